@@ -1,0 +1,235 @@
+"""The words sent to the model, one builder per step.
+
+Every call of an episode starts with the same blocks, in the same order (system prompt, series
+bible, outline), so a provider can cache them once and read them at a tenth of the price for
+every scene. Only the last block of a request is the step's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scriptgen.models import (
+    ComedyReport,
+    Dialogue,
+    EpisodeRequest,
+    Outline,
+    Scene,
+    SceneDialogue,
+    SeriesBible,
+    StageDirections,
+)
+from scriptgen.providers.base import StepFacts, StepRequest
+
+SYSTEM_PROMPT = """\
+You are the head writer of a sitcom writers' room. You write tight, character-driven comedy for
+the screen: every scene has a comic engine, every character has a distinct voice, jokes come from
+character and situation rather than from puns alone, and scenes end on a button.
+Write in English unless the premise is in another language. Keep it suitable for a general
+audience unless the tone asks otherwise. Never address real people by @-mention.
+Answer only by calling the tool you are given, with every field filled."""
+
+
+def render_bible(bible: SeriesBible) -> str:
+    parts = ["SERIES BIBLE"]
+    if bible.show_title:
+        parts.append(f"Show: {bible.show_title}")
+    if bible.logline:
+        parts.append(f"Logline: {bible.logline}")
+    if bible.setting:
+        parts.append(f"Setting: {bible.setting}")
+    if bible.tone:
+        parts.append(f"Tone: {bible.tone}")
+    if bible.characters:
+        parts.append("Characters:")
+        for c in bible.characters:
+            traits = f" ({', '.join(c.traits)})" if c.traits else ""
+            voice = f": {c.voice}" if c.voice else ""
+            parts.append(f"- {c.name}{traits}{voice}")
+    if bible.running_gags:
+        parts.append("Running gags (use where they fit, never forced):")
+        parts.extend(f"- {g}" for g in bible.running_gags)
+    if bible.previous_episodes:
+        parts.append("Previous episodes, oldest first (stay in continuity):")
+        parts.extend(f"- {e}" for e in bible.previous_episodes)
+    return "\n".join(parts)
+
+
+def render_outline(outline: Outline) -> str:
+    lines = [f"EPISODE OUTLINE\nTitle: {outline.title}\nLogline: {outline.logline}"]
+    for n, s in enumerate(outline.scenes, 1):
+        lines.append(
+            f"Scene {n}: {s.heading}\n  Characters: {', '.join(s.characters)}\n"
+            f"  Beat: {s.beat}\n  Comic goal: {s.comic_goal}"
+        )
+    return "\n".join(lines)
+
+
+def render_request(request: EpisodeRequest) -> str:
+    lines = [f"PREMISE\n{request.premise}"]
+    if request.title:
+        lines.append(f"Working title: {request.title}")
+    if request.tone:
+        lines.append(f"Tone: {request.tone}")
+    return "\n".join(lines)
+
+
+def render_scene(number: int, scene: Scene) -> str:
+    """A scene with numbered elements, the numbers the comedy pass refers to."""
+    lines = [f"SCENE {number}: {scene.heading}"]
+    for n, el in enumerate(scene.elements, 1):
+        if isinstance(el, Dialogue):
+            paren = f" ({el.parenthetical})" if el.parenthetical else ""
+            lines.append(f"  {n}. {el.character}{paren}: {el.line}")
+        else:
+            lines.append(f"  {n}. [{el.kind}] {el.text}")
+    return "\n".join(lines)
+
+
+def _shared(request: EpisodeRequest, outline: Outline | None) -> list[str]:
+    blocks = [render_request(request)]
+    if request.bible is not None:
+        blocks.insert(0, render_bible(request.bible))
+    if outline is not None:
+        blocks.append(render_outline(outline))
+    return blocks
+
+
+def outline_step(request: EpisodeRequest) -> StepRequest[Outline]:
+    n = request.scene_count
+    return StepRequest(
+        kind="outline",
+        key="outline",
+        output=Outline,
+        system=SYSTEM_PROMPT,
+        shared_context=_shared(request, None),
+        prompt=(
+            f"Break this premise into a sitcom episode of exactly {n} scene"
+            f"{'s' if n != 1 else ''}. Give it a title and a one-sentence logline. For each "
+            "scene give a screenplay heading (INT./EXT. LOCATION - TIME), the location, the time, "
+            "the characters in it, the beat (what happens) and its comic goal. Build to a "
+            "climax and pay off the setup in the last scene."
+        ),
+        max_tokens=300 + 250 * n,
+        facts=StepFacts(request=request),
+        tool_name="write_outline",
+        tool_description="Record the episode outline.",
+        check=lambda outline: _has_scene_count(outline, n),
+    )
+
+
+def _has_scene_count(outline: Outline, n: int) -> None:
+    if len(outline.scenes) != n:
+        raise ValueError(f"the outline must have exactly {n} scenes, not {len(outline.scenes)}")
+
+
+def dialogue_step(
+    request: EpisodeRequest, outline: Outline, index: int
+) -> StepRequest[SceneDialogue]:
+    scene = outline.scenes[index]
+    return StepRequest(
+        kind="dialogue",
+        key=f"scene:{index + 1}:dialogue",
+        output=SceneDialogue,
+        system=SYSTEM_PROMPT,
+        shared_context=_shared(request, outline),
+        prompt=(
+            f"Write the dialogue of scene {index + 1} ({scene.heading}) only: the lines in order, "
+            "each with the speaking character's name as in the outline and an optional short "
+            "parenthetical. 12 to 30 lines. Land the scene's comic goal and end on a button. "
+            "No stage directions yet."
+        ),
+        max_tokens=2500,
+        facts=StepFacts(request=request, outline=outline, scene_index=index),
+        tool_name="write_dialogue",
+        tool_description="Record the scene's dialogue.",
+    )
+
+
+def directions_step(
+    request: EpisodeRequest, outline: Outline, index: int, dialogue: SceneDialogue
+) -> StepRequest[StageDirections]:
+    numbered = "\n".join(
+        f"  {n}. {line.character}: {line.line}" for n, line in enumerate(dialogue.lines, 1)
+    )
+    return StepRequest(
+        kind="directions",
+        key=f"scene:{index + 1}:directions",
+        output=StageDirections,
+        system=SYSTEM_PROMPT,
+        shared_context=_shared(request, outline),
+        prompt=(
+            f"Here is the dialogue of scene {index + 1} ({outline.scenes[index].heading}):\n"
+            f"{numbered}\n\nAdd the stage directions: short present-tense action lines (what we "
+            "see, physical comedy, reactions) and at most one transition at the end. Give each as "
+            "an insert after a numbered line (0 = before the first line). Do not repeat or "
+            "change the dialogue."
+        ),
+        max_tokens=1500,
+        facts=StepFacts(request=request, outline=outline, scene_index=index, dialogue=dialogue),
+        tool_name="add_stage_directions",
+        tool_description="Record the stage directions to weave into the scene.",
+    )
+
+
+def comedy_step(
+    request: EpisodeRequest, outline: Outline, scenes: Sequence[Scene]
+) -> StepRequest[ComedyReport]:
+    script = "\n\n".join(render_scene(n, s) for n, s in enumerate(scenes, 1))
+    return StepRequest(
+        kind="comedy",
+        key="comedy",
+        output=ComedyReport,
+        system=SYSTEM_PROMPT,
+        shared_context=_shared(request, outline),
+        prompt=(
+            f"Here is the full draft, every element numbered within its scene:\n\n{script}\n\n"
+            "Do the punch-up pass. First analyse the jokes: for each joke give its scene and "
+            "element number, its kind, a score from 1 (dead) to 10 (brilliant) and a short note. "
+            "Then punch up the weakest lines as targeted edits: scene, element number and the "
+            "replacement text for that one element (dialogue: the new line only, no name). "
+            "At most 12 edits; do not rewrite the script."
+        ),
+        max_tokens=4000,
+        facts=StepFacts(request=request, outline=outline, scenes=tuple(scenes)),
+        tool_name="punch_up",
+        tool_description="Record the joke analysis and the punch-up edits.",
+    )
+
+
+def refine_step(
+    request: EpisodeRequest,
+    outline: Outline,
+    scenes: Sequence[Scene],
+    index: int,
+    round_number: int,
+) -> StepRequest[ComedyReport]:
+    return StepRequest(
+        kind="refine",
+        key=f"refine:{round_number}:scene:{index + 1}",
+        output=ComedyReport,
+        system=SYSTEM_PROMPT,
+        shared_context=_shared(request, outline),
+        prompt=(
+            f"This scene scored lowest in the punch-up pass:\n\n"
+            f"{render_scene(index + 1, scenes[index])}\n\n"
+            "Punch it up again. Score its jokes after your edits (scene "
+            f"{index + 1}, element numbers as above) and give targeted edits for the weak "
+            "lines: at most 8, each replacing one element's text."
+        ),
+        max_tokens=2000,
+        facts=StepFacts(request=request, outline=outline, scene_index=index, scenes=tuple(scenes)),
+        tool_name="punch_up",
+        tool_description="Record the joke analysis and the punch-up edits for this scene.",
+    )
+
+
+__all__ = [
+    "SYSTEM_PROMPT",
+    "comedy_step",
+    "dialogue_step",
+    "directions_step",
+    "outline_step",
+    "refine_step",
+    "render_scene",
+]

@@ -1,0 +1,77 @@
+"""The contract every language-model provider meets: structured generation into a pydantic model.
+
+A step (the outline, a scene's dialogue...) is described once as a :class:`StepRequest`: the
+prose prompt for a real model, split into a shared prefix that many calls of an episode repeat
+(system prompt, series bible, outline: cacheable) and the step's own instructions; and the
+structured facts the prose was built from, for providers that do not read prose (the demo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from scriptgen.models import CallUsage, EpisodeRequest, Outline, Scene, SceneDialogue
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+StepKind = Literal["outline", "dialogue", "directions", "comedy", "refine"]
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What a step is about, as data."""
+
+    request: EpisodeRequest
+    outline: Outline | None = None
+    scene_index: int | None = None
+    """0-based index of the scene the step works on, for scene steps."""
+    dialogue: SceneDialogue | None = None
+    scenes: Sequence[Scene] = ()
+    """The whole script so far, for the comedy and refinement passes."""
+
+
+@dataclass(frozen=True)
+class StepRequest(Generic[OutputT]):
+    kind: StepKind
+    key: str
+    """Unique within an episode, e.g. ``scene:3:dialogue``; checkpoints are stored under it."""
+    output: type[OutputT]
+    system: str
+    shared_context: Sequence[str]
+    """Blocks every call of the episode repeats in this order; providers may cache them."""
+    prompt: str
+    max_tokens: int
+    facts: StepFacts
+    tool_name: str = field(default="")
+    tool_description: str = field(default="")
+    check: Callable[[OutputT], None] | None = None
+    """Rules the schema cannot say (e.g. the outline has exactly the scenes asked for). It raises
+    ``ValueError`` with a message for the model; providers treat that like a validation error."""
+
+
+@dataclass(frozen=True)
+class Generation(Generic[OutputT]):
+    value: OutputT
+    usage: CallUsage
+
+
+class Provider(Protocol):
+    """Turns a step into a validated model, reporting what the call cost."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    async def generate(self, step: StepRequest[OutputT]) -> Generation[OutputT]:
+        """Run one call.
+
+        Raises :class:`~scriptgen.errors.ProviderError` when the call fails and
+        :class:`~scriptgen.errors.InvalidOutputError` when its answer cannot be validated.
+        """
+        ...

@@ -1,0 +1,97 @@
+"""An offline provider: real-looking episodes with simulated model latency and no key.
+
+It is how a newcomer tries the tool, how tests exercise the pipeline without a network, and how
+the benchmark measures orchestration against a known latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import cast
+
+from pydantic import BaseModel
+
+from scriptgen.errors import InvalidOutputError
+from scriptgen.models import CallUsage
+from scriptgen.providers import demo_writer
+from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
+
+DEMO_MODEL = "showrunner-demo"
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class DemoProvider:
+    """Writes with :mod:`demo_writer`, taking as long as a model would.
+
+    A call lasts ``time_to_first_token + seconds_per_token * output_tokens``, or the fixed
+    ``latencies[step.kind]`` when given (the benchmark's known latencies). Usage mimics prompt
+    caching: a shared prefix seen before is reported as read from the cache.
+    """
+
+    name = "demo"
+    model = DEMO_MODEL
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        time_to_first_token: float = 0.25,
+        seconds_per_token: float = 0.002,
+        latencies: Mapping[StepKind, float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.seed = seed
+        self.time_to_first_token = time_to_first_token
+        self.seconds_per_token = seconds_per_token
+        self.latencies = dict(latencies or {})
+        self._sleep = sleep
+        self._cached_prefixes: set[str] = set()
+
+    async def generate(self, step: StepRequest[OutputT]) -> Generation[OutputT]:
+        started = time.monotonic()
+        value = cast(OutputT, self._write(step))
+        if step.check is not None:
+            try:
+                step.check(value)
+            except ValueError as exc:
+                raise InvalidOutputError(f"{step.key}: {exc}") from exc
+        output_tokens = _tokens(value.model_dump_json())
+        delay = self.latencies.get(
+            step.kind, self.time_to_first_token + self.seconds_per_token * output_tokens
+        )
+        if delay > 0:
+            await self._sleep(delay)
+        prefix = "\n".join((step.system, *step.shared_context))
+        digest = hashlib.sha256(prefix.encode()).hexdigest()
+        cached = digest in self._cached_prefixes
+        self._cached_prefixes.add(digest)
+        usage = CallUsage(
+            step=step.key,
+            model=self.model,
+            input_tokens=_tokens(step.prompt),
+            output_tokens=output_tokens,
+            cache_write_tokens=0 if cached else _tokens(prefix),
+            cache_read_tokens=_tokens(prefix) if cached else 0,
+            latency_s=time.monotonic() - started,
+        )
+        return Generation(value=value, usage=usage)
+
+    def _write(self, step: StepRequest[OutputT]) -> BaseModel:
+        facts, seed, key = step.facts, self.seed, step.key
+        match step.kind:
+            case "outline":
+                return demo_writer.outline(seed, facts, key)
+            case "dialogue":
+                return demo_writer.dialogue(seed, facts, key)
+            case "directions":
+                return demo_writer.directions(seed, facts, key)
+            case "comedy":
+                return demo_writer.comedy(seed, facts, key)
+            case "refine":
+                return demo_writer.comedy(seed, facts, key, only_scene=facts.scene_index)
