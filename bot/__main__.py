@@ -1,0 +1,91 @@
+"""The composition root: settings, provider, database, generator, then the bot.
+
+``uv run showrunner`` or ``python -m bot``. Exit code 2 means a setting or the database needs
+fixing; the one line printed says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import discord
+from pydantic import ValidationError
+
+from bot.client import ShowrunnerBot
+from bot.proxy import use_endpoints
+from bot.settings import Settings, describe_error
+from scriptgen.errors import ConfigurationError
+from scriptgen.generator import ScriptGenerator
+from scriptgen.limiter import FairLimiter
+from scriptgen.providers import Provider, make_provider
+from storage import Database, EpisodeStore, StorageError
+
+log = logging.getLogger("showrunner")
+
+
+def build_generator(settings: Settings, provider: Provider | None = None) -> ScriptGenerator:
+    """The generator every episode of the process shares, with one process-wide call limiter."""
+    if provider is None:
+        key = settings.anthropic_api_key
+        provider = make_provider(
+            settings.provider,
+            api_key=key.get_secret_value() if key else None,
+            base_url=settings.anthropic_base_url,
+            model=settings.model,
+            seed=settings.demo_seed,
+        )
+    return ScriptGenerator(
+        provider,
+        settings.max_parallel_scenes,
+        limiter=FairLimiter(settings.max_concurrent_calls),
+    )
+
+
+def build_bot(
+    settings: Settings, db: Database, generator: ScriptGenerator, **options: Any
+) -> ShowrunnerBot:
+    """The bot; ``options`` go to discord.py's client (tests shorten its waits)."""
+    use_endpoints(settings.discord_api_base, settings.discord_gateway)
+    return ShowrunnerBot(
+        settings=settings, generator=generator, db=db, episodes=EpisodeStore(db), **options
+    )
+
+
+async def run(settings: Settings) -> None:
+    generator = build_generator(settings)
+    token = settings.discord_token.get_secret_value()
+    async with (
+        await Database.open(settings.db_path) as db,
+        build_bot(settings, db, generator) as bot,
+    ):
+        await bot.start(token)
+
+
+def main() -> None:
+    discord.utils.setup_logging(level=logging.INFO)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"showrunner: {describe_error(exc)}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        asyncio.run(run(settings))
+    except (ConfigurationError, StorageError) as exc:
+        print(f"showrunner: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except discord.LoginFailure:
+        print(
+            "showrunner: Discord refused DISCORD_TOKEN - copy the bot token again from the "
+            "Developer Portal (Bot > Reset Token)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

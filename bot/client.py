@@ -1,0 +1,77 @@
+"""The bot: a discord.py ``commands.Bot`` holding the resources its cogs use, typed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.episodes import Episodes
+from bot.jobs import EpisodeJobs
+from bot.settings import Settings
+from bot.views import CancelButton, PdfButton
+from scriptgen.generator import ScriptGenerator
+from storage import Database, EpisodeStore
+
+log = logging.getLogger(__name__)
+
+
+class ShowrunnerBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        generator: ScriptGenerator,
+        db: Database,
+        episodes: EpisodeStore,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            # Model output and premises can contain @everyone and mentions: nothing may ping.
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,
+        )
+        self.settings = settings
+        self.generator = generator
+        self.db = db
+        self.episodes = episodes
+        self.jobs = EpisodeJobs(self, settings, generator, db, episodes)
+        self.tree.error(self.on_app_command_error)
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(Episodes(self))
+        self.add_dynamic_items(CancelButton, PdfButton)
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild.id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (they may take a while to appear)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d guilds", self.user, len(self.guilds))
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """The one place unexpected command failures become a message instead of silence."""
+        if isinstance(error, app_commands.NoPrivateMessage):
+            message = "Showrunner works in server channels, not in direct messages."
+        else:
+            log.exception("command %s failed", interaction.command, exc_info=error)
+            message = "Something went wrong on our side; it has been logged. Please try again."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(message, ephemeral=True)
+            else:
+                await interaction.response.send_message(message, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not tell the user about the error")

@@ -1,0 +1,183 @@
+"""/episode, /episodes and /episode-get: thin handlers over scriptgen, storage and the jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from pydantic import ValidationError
+
+from bot.delivery import TooLarge, attachments
+from bot.premise import NameOf, has_words, plain_premise
+from bot.status import plain
+from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest
+from storage import EpisodeLimitReached, EpisodeRecord, normalize_public_id
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
+
+TONES = [
+    app_commands.Choice(name=name, value=value)
+    for name, value in [
+        ("Warm", "warm and good-hearted"),
+        ("Dry", "dry, deadpan workplace comedy"),
+        ("Absurd", "absurdist, escalating and surreal"),
+        ("Satirical", "sharp satire"),
+        ("Slapstick", "broad physical comedy"),
+        ("Dark", "dark comedy"),
+    ]
+]
+_STATUS_ICON = {"queued": "⏳", "running": "✍️", "done": "✅", "failed": "❌", "cancelled": "🚫"}
+
+
+def request_problem(premise: str, scenes: int, title: str | None, tone: str | None) -> str | None:
+    """What is wrong with the options, as a message for the writer, or ``None``."""
+    if not premise.strip():
+        return "The premise is empty: tell the room what the episode is about."
+    if len(premise) > MAX_PREMISE_CHARS:
+        return (
+            f"The premise is {len(premise):,} characters; the limit is {MAX_PREMISE_CHARS:,}. "
+            "Keep it to the heart of the story."
+        )
+    if not has_words(premise):
+        return "The premise needs words, not only mentions or symbols: what happens?"
+    if not 1 <= scenes <= MAX_SCENES:
+        return f"An episode has 1 to {MAX_SCENES} scenes."
+    return None
+
+
+class Episodes(commands.Cog):
+    def __init__(self, bot: ShowrunnerBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="episode", description="Write a sitcom episode from a premise")
+    @app_commands.describe(
+        premise="What the episode is about",
+        scenes=f"How many scenes (1-{MAX_SCENES}, default 4)",
+        title="A working title (optional)",
+        tone="The comic tone (optional)",
+    )
+    @app_commands.choices(tone=TONES)
+    @app_commands.guild_only()
+    async def episode(
+        self,
+        interaction: discord.Interaction,
+        premise: app_commands.Range[str, 1, MAX_PREMISE_CHARS],
+        scenes: app_commands.Range[int, 1, MAX_SCENES] = 4,
+        title: app_commands.Range[str, 1, 120] | None = None,
+        tone: app_commands.Choice[str] | None = None,
+    ) -> None:
+        received = time.monotonic()
+        assert interaction.guild_id is not None
+        jobs = self.bot.jobs
+        # Everything before the defer is pure computation: Discord allows 3 s for a first answer.
+        problem = request_problem(premise, scenes, title, tone.value if tone else None)
+        problem = problem or jobs.refusal(interaction.guild_id, interaction.user.id)
+        request: EpisodeRequest | None = None
+        if problem is None:
+            try:
+                request = EpisodeRequest(
+                    premise=plain_premise(premise, self._name_of(interaction)),
+                    scene_count=scenes,
+                    title=title,
+                    tone=tone.value if tone else None,
+                )
+            except ValidationError as exc:
+                problem = f"That premise does not work: {exc.errors()[0]['msg']}."
+        if request is None:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            record = await self.bot.episodes.create(
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id or 0,
+                author_id=interaction.user.id,
+                author_name=interaction.user.display_name,
+                request=request,
+                provider=self.bot.generator.provider.name,
+                model=self.bot.generator.provider.model,
+                max_unfinished_per_author=1,
+                max_unfinished_per_guild=self.bot.settings.max_episodes_per_guild,
+            )
+        except EpisodeLimitReached as exc:
+            await interaction.delete_original_response()
+            await interaction.followup.send(f"Not now: {exc}.", ephemeral=True)
+            return
+        jobs.start(record, interaction, received)
+
+    def _name_of(self, interaction: discord.Interaction) -> NameOf:
+        guild = interaction.guild
+
+        def name_of(kind: str, ident: int) -> str | None:
+            if guild is None:
+                return None
+            if kind == "user":
+                member = guild.get_member(ident)
+                return member.display_name if member else None
+            if kind == "role":
+                role = guild.get_role(ident)
+                return role.name if role else None
+            channel = guild.get_channel(ident)
+            return channel.name if channel else None
+
+        return name_of
+
+    @app_commands.command(name="episodes", description="This server's recent episodes")
+    @app_commands.guild_only()
+    async def episodes(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True)
+        records = await self.bot.episodes.list_recent(interaction.guild_id, limit=15)
+        if not records:
+            await interaction.followup.send(
+                "No episodes here yet. Start one with `/episode`.", ephemeral=True
+            )
+            return
+        embed = discord.Embed(title="Recent episodes", colour=discord.Colour.blurple())
+        embed.description = "\n".join(_line(r) for r in records)[:4000]
+        embed.set_footer(text="/episode-get <id> posts a finished script again")
+        await interaction.followup.send(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="episode-get", description="Post a finished episode's script again")
+    @app_commands.describe(episode="The episode id, e.g. ep-7f3k2 (see /episodes)")
+    @app_commands.guild_only()
+    async def episode_get(self, interaction: discord.Interaction, episode: str) -> None:
+        assert interaction.guild_id is not None
+        public_id = normalize_public_id(episode)
+        if public_id is None:
+            await interaction.response.send_message(
+                f"`{plain(episode, 40)}` is not an episode id; they look like `ep-7f3k2`.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        record = await self.bot.episodes.get(interaction.guild_id, public_id)
+        if record is None or record.script is None:
+            await interaction.delete_original_response()
+            state = "not found in this server" if record is None else f"{record.status}"
+            await interaction.followup.send(
+                f"Episode `{public_id}` has no finished script ({state}).", ephemeral=True
+            )
+            return
+        try:
+            files = await attachments(record.script, "fountain", interaction.filesize_limit)
+        except TooLarge as exc:
+            await interaction.followup.send(str(exc))
+            return
+        await interaction.followup.send(
+            content=f"📜 **{plain(record.script.title, 200)}** · episode `{record.public_id}`",
+            files=[f.file() for f in files],
+        )
+
+
+def _line(record: EpisodeRecord) -> str:
+    date = discord.utils.format_dt(record.created_at, "d")
+    return (
+        f"{_STATUS_ICON.get(record.status, '')} `{record.public_id}` "
+        f"**{plain(record.display_title, 60)}** · {plain(record.author_name, 32)} · {date} · "
+        f"{record.status}"
+    )

@@ -1,0 +1,76 @@
+"""Settings from the environment and ``.env``, checked once at start-up.
+
+A missing or invalid setting is reported as one line naming the variable; secrets are
+``SecretStr`` so they never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scriptgen.providers import ProviderName
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHOWRUNNER_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    discord_token: SecretStr = Field(validation_alias=AliasChoices("DISCORD_TOKEN"))
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
+    )
+    provider: ProviderName = "anthropic"
+    model: str | None = None
+    max_parallel_scenes: int = Field(default=3, ge=1, le=12)
+    max_concurrent_calls: int = Field(default=8, ge=1, le=256)
+    max_episodes_per_guild: int = Field(default=3, ge=1, le=100)
+    db_path: Path = Path("showrunner.db")
+    dev_guild_id: int | None = None
+    discord_api_base: str | None = None
+    discord_gateway: str | None = None
+    status_interval: float = Field(default=1.5, ge=0.5, le=60)
+    """Seconds between two edits of a status message (Discord rate-limits edits per message)."""
+    interaction_ttl: float = Field(default=14 * 60, ge=1, le=15 * 60)
+    """Seconds after which a status moves off the interaction, whose token dies at 15 minutes."""
+    demo_seed: int = 0
+
+    @model_validator(mode="after")
+    def _key_for_anthropic(self) -> Self:
+        if self.provider == "anthropic" and self.anthropic_api_key is None:
+            raise ValueError(
+                "ANTHROPIC_API_KEY is not set - set it, or set SHOWRUNNER_PROVIDER=demo "
+                "to write with the offline demo provider"
+            )
+        return self
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming the first bad setting by its environment variable."""
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    field = loc[0]
+    aliases = {
+        "discord_token": "DISCORD_TOKEN",
+        "DISCORD_TOKEN": "DISCORD_TOKEN",
+        "anthropic_api_key": "ANTHROPIC_API_KEY",
+        "ANTHROPIC_API_KEY": "ANTHROPIC_API_KEY",
+    }
+    name = aliases.get(field, f"SHOWRUNNER_{field.upper()}")
+    if error["type"] == "missing":
+        return f"{name} is not set - add it to the environment or to .env (see .env.example)"
+    return f"{name}: {message}"

@@ -1,0 +1,410 @@
+"""Episodes: who asked for what, where it stands, and where its messages are.
+
+Rules this module keeps, so the bot above it cannot get them wrong:
+
+- **Guild-scoped lookups.** What a writer types (a public id) is only ever looked up together
+  with the guild it was typed in: an id from another guild finds nothing.
+- **Status changes are compare-and-set.** Each transition names the states it may start from
+  and happens in one ``UPDATE … WHERE status IN (…)``. The Cancel button racing the last step,
+  or a second process, cannot turn a cancelled episode into a done one or the reverse: the
+  loser gets ``False`` and nothing changes.
+- **Limits are checked where the row is created.** "At most N unfinished episodes per writer"
+  is counted inside the transaction that inserts, so concurrent commands cannot both slip under.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sqlite3
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal, cast, get_args
+
+from pydantic import ValidationError
+
+from scriptgen.models import EpisodeRequest, Script, UsageTotals
+from storage._time import from_db, to_db
+from storage.database import Database, SqlValue, Transaction
+from storage.errors import EpisodeLimitReached, StorageError
+from storage.usage import TOTALS_SQL, totals_from_row
+
+__all__ = [
+    "FINISHED",
+    "UNFINISHED",
+    "EpisodeRecord",
+    "EpisodeStatus",
+    "EpisodeStore",
+    "normalize_public_id",
+]
+
+EpisodeStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+STATUSES: Final[frozenset[str]] = frozenset(get_args(EpisodeStatus))
+UNFINISHED: Final[tuple[EpisodeStatus, ...]] = ("queued", "running")
+"""Work still owed to a writer: resumed at start-up, counted against limits."""
+FINISHED: Final[tuple[EpisodeStatus, ...]] = ("done", "failed", "cancelled")
+
+MAX_ERROR_CHARS: Final = 2000
+
+_ALPHABET: Final = "23456789abcdefghjkmnpqrstuvwxyz"
+"""No 0/o, 1/l/i: writers read these ids off a screen and type them."""
+_PUBLIC_ID = re.compile(rf"ep-[{_ALPHABET}]{{5,8}}")
+_UNFINISHED_SQL: Final = "status IN ('queued', 'running')"
+"""Spelt exactly as in the partial indexes' WHERE, so SQLite can use them."""
+
+
+def normalize_public_id(text: str) -> str | None:
+    """``" EP-7F3K2 "`` and ``"7f3k2"`` → ``"ep-7f3k2"``; ``None`` if it cannot be one of ours."""
+    candidate = text.strip().lower()
+    if not candidate.startswith("ep-"):
+        candidate = f"ep-{candidate}"
+    return candidate if _PUBLIC_ID.fullmatch(candidate) else None
+
+
+def _new_public_id(length: int) -> str:
+    return "ep-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRecord:
+    """One row of ``episodes``, with its JSON parsed back into scriptgen models."""
+
+    id: int
+    """Internal; never shown to writers (it would reveal how many episodes exist)."""
+    public_id: str
+    guild_id: int
+    channel_id: int
+    author_id: int
+    author_name: str
+    request: EpisodeRequest
+    title: str | None
+    """The outline's title once it exists (or the writer's own)."""
+    status: EpisodeStatus
+    error: str | None
+    cancelled_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    status_channel_id: int | None
+    status_message_id: int | None
+    script: Script | None
+    delivered_message_id: int | None
+    provider: str
+    model: str
+    totals: UsageTotals | None
+    """Every call's usage, from the ledger, as of the episode's end; ``None`` while unfinished."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def display_title(self) -> str:
+        """A title for lists and status messages, even before the outline exists."""
+        if self.title:
+            return self.title
+        if self.request.title:
+            return self.request.title
+        premise = " ".join(self.request.premise.split())
+        return premise if len(premise) <= 60 else premise[:59].rstrip() + "…"
+
+
+class EpisodeStore:
+    """Creates, finds and moves episodes through their states."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- creating and finding -----------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        author_id: int,
+        author_name: str,
+        request: EpisodeRequest,
+        provider: str,
+        model: str,
+        max_unfinished_per_author: int | None = None,
+        max_unfinished_per_guild: int | None = None,
+    ) -> EpisodeRecord:
+        """Record a new episode, status ``running``, with a fresh public id.
+
+        Keyword-only: three snowflake ints in a row are too easy to swap silently. Raises
+        :class:`EpisodeLimitReached` (and writes nothing) if a limit given here is reached.
+        """
+        async with self._db.transaction() as tx:
+            if max_unfinished_per_author is not None:
+                running = await _count(
+                    tx,
+                    f"guild_id = ? AND author_id = ? AND {_UNFINISHED_SQL}",
+                    (guild_id, author_id),
+                )
+                if running >= max_unfinished_per_author:
+                    raise EpisodeLimitReached("author", max_unfinished_per_author, running)
+            if max_unfinished_per_guild is not None:
+                running = await _count(tx, f"guild_id = ? AND {_UNFINISHED_SQL}", (guild_id,))
+                if running >= max_unfinished_per_guild:
+                    raise EpisodeLimitReached("guild", max_unfinished_per_guild, running)
+            now = to_db(tx.now())
+            request_json = request.model_dump_json()
+            # Collisions are rare but certain at scale: retry, and lengthen the id if the
+            # short space is getting crowded.
+            for attempt in range(12):
+                row = await tx.fetchone(
+                    "INSERT INTO episodes (public_id, guild_id, channel_id, author_id,"
+                    " author_name, request, status, created_at, updated_at, provider, model)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)"
+                    " ON CONFLICT (public_id) DO NOTHING RETURNING *",
+                    (
+                        _new_public_id(5 + attempt // 4),
+                        guild_id,
+                        channel_id,
+                        author_id,
+                        author_name,
+                        request_json,
+                        now,
+                        now,
+                        provider,
+                        model,
+                    ),
+                )
+                if row is not None:
+                    return self._record(row)
+            raise StorageError(f"{self._db.label}: could not find a free episode id")
+
+    async def get(self, guild_id: int, public_id: str) -> EpisodeRecord | None:
+        """The episode a writer named, if it belongs to this guild; otherwise ``None``."""
+        normalized = normalize_public_id(public_id)
+        if normalized is None:
+            return None
+        return await self._one(
+            "SELECT * FROM episodes WHERE public_id = ? AND guild_id = ?",
+            (normalized, guild_id),
+        )
+
+    async def get_by_id(self, episode_id: int) -> EpisodeRecord | None:
+        """By internal id, in any guild: for the bot's own bookkeeping, never for user input."""
+        return await self._one("SELECT * FROM episodes WHERE id = ?", (episode_id,))
+
+    async def list_recent(self, guild_id: int, limit: int = 10) -> list[EpisodeRecord]:
+        """A guild's episodes, newest first."""
+        return await self._many(
+            "SELECT * FROM episodes WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
+            (guild_id, limit),
+        )
+
+    async def running_for_author(self, guild_id: int, author_id: int) -> list[EpisodeRecord]:
+        """The writer's unfinished (queued or running) episodes in this guild, oldest first."""
+        return await self._many(
+            f"SELECT * FROM episodes WHERE guild_id = ? AND author_id = ? AND {_UNFINISHED_SQL}"
+            " ORDER BY id",
+            (guild_id, author_id),
+        )
+
+    async def count_running(self, guild_id: int) -> int:
+        """How many of the guild's episodes are unfinished (queued or running)."""
+        row = await self._db.fetchone(
+            f"SELECT count(*) FROM episodes WHERE guild_id = ? AND {_UNFINISHED_SQL}",
+            (guild_id,),
+        )
+        return int(row[0]) if row is not None else 0
+
+    async def list_unfinished(
+        self, guild_ids: Collection[int] | None = None
+    ) -> list[EpisodeRecord]:
+        """Episodes to resume at start-up, oldest first, in every guild or in ``guild_ids``.
+
+        ``guild_ids`` is for scaling out: a process serving some guilds (shards) resumes only
+        theirs, and another process's episodes stay with it.
+        """
+        return await self._many(
+            *_in_guilds(f"SELECT * FROM episodes WHERE {_UNFINISHED_SQL}", guild_ids)
+        )
+
+    async def list_undelivered(
+        self, guild_ids: Collection[int] | None = None
+    ) -> list[EpisodeRecord]:
+        """Finished scripts never posted (the bot stopped in between): to post at start-up."""
+        return await self._many(
+            *_in_guilds(
+                "SELECT * FROM episodes WHERE status = 'done' AND delivered_message_id IS NULL",
+                guild_ids,
+            )
+        )
+
+    # -- changing ----------------------------------------------------------------------------
+
+    async def set_title(self, episode_id: int, title: str) -> bool:
+        """Record the outline's title. ``False`` if there is no such episode."""
+        return await self._update(episode_id, {"title": title})
+
+    async def set_status_message(self, episode_id: int, channel_id: int, message_id: int) -> bool:
+        """Remember the live status message, so a restarted bot edits it instead of a new one."""
+        return await self._update(
+            episode_id, {"status_channel_id": channel_id, "status_message_id": message_id}
+        )
+
+    async def finish(self, episode_id: int, script: Script) -> bool:
+        """running → done, with the script and the ledger's totals. ``False`` if no longer
+        running (cancelled meanwhile): the script is then not stored."""
+        return await self._end(
+            episode_id,
+            "done",
+            {"script": script.model_dump_json(), "title": script.title},
+            where="status = 'running'",
+        )
+
+    async def fail(self, episode_id: int, error: str) -> bool:
+        """queued/running → failed, keeping a (bounded) error message for the writer."""
+        return await self._end(
+            episode_id, "failed", {"error": error[:MAX_ERROR_CHARS]}, where=_UNFINISHED_SQL
+        )
+
+    async def cancel(self, episode_id: int, by: str) -> bool:
+        """queued/running → cancelled. ``False`` if it had already ended (done, failed...)."""
+        return await self._end(episode_id, "cancelled", {"cancelled_by": by}, where=_UNFINISHED_SQL)
+
+    async def mark_delivered(self, episode_id: int, message_id: int) -> bool:
+        """Record that the script was posted. ``False`` if it already was, or is not done:
+        only the first delivery counts."""
+        return await self._transition(
+            episode_id,
+            "done",
+            {"delivered_message_id": message_id},
+            where="status = 'done' AND delivered_message_id IS NULL",
+        )
+
+    async def requeue(self, episode_id: int) -> bool:
+        """failed → running, to retry; the checkpoints already saved are reused."""
+        return await self._transition(
+            episode_id,
+            "running",
+            {"error": None, "finished_at": None, "totals": None},
+            where="status = 'failed'",
+        )
+
+    async def delete(self, episode_id: int) -> bool:
+        """Delete an episode with its steps and usage rows (a guild's data-removal request)."""
+        async with self._db.transaction() as tx:
+            return await tx.execute("DELETE FROM episodes WHERE id = ?", (episode_id,)) > 0
+
+    # -- internals ------------------------------------------------------------------------------
+
+    async def _end(
+        self,
+        episode_id: int,
+        status: EpisodeStatus,
+        values: dict[str, SqlValue],
+        *,
+        where: str,
+    ) -> bool:
+        """Move to a final state, snapshotting the ledger's totals in the same transaction."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                f"SELECT {TOTALS_SQL} FROM usage u WHERE u.episode_id = ?", (episode_id,)
+            )
+            totals = totals_from_row(row).model_dump_json()
+            now = to_db(tx.now())
+            return await _set(
+                tx,
+                episode_id,
+                {"status": status, "finished_at": now, "totals": totals, **values},
+                where=where,
+            )
+
+    async def _transition(
+        self,
+        episode_id: int,
+        status: EpisodeStatus,
+        values: dict[str, SqlValue],
+        *,
+        where: str,
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            return await _set(tx, episode_id, {"status": status, **values}, where=where)
+
+    async def _update(self, episode_id: int, values: dict[str, SqlValue]) -> bool:
+        async with self._db.transaction() as tx:
+            return await _set(tx, episode_id, values, where=None)
+
+    async def _one(self, sql: str, params: Sequence[SqlValue]) -> EpisodeRecord | None:
+        row = await self._db.fetchone(sql, params)
+        return self._record(row) if row is not None else None
+
+    async def _many(self, sql: str, params: Sequence[SqlValue]) -> list[EpisodeRecord]:
+        return [self._record(row) for row in await self._db.fetchall(sql, params)]
+
+    def _record(self, row: sqlite3.Row) -> EpisodeRecord:
+        status = row["status"]
+        if status not in STATUSES:
+            raise StorageError(
+                f"{self._db.label}: episode {row['public_id']} has status {status!r}"
+            )
+        try:
+            request = EpisodeRequest.model_validate_json(row["request"])
+            script = Script.model_validate_json(row["script"]) if row["script"] else None
+            totals = UsageTotals.model_validate_json(row["totals"]) if row["totals"] else None
+        except ValidationError as err:
+            raise StorageError(
+                f"{self._db.label}: episode {row['public_id']} holds JSON this version cannot "
+                f"read ({err.error_count()} error(s), first: {err.errors()[0]['msg']}): "
+                "a migration is missing"
+            ) from err
+        return EpisodeRecord(
+            id=row["id"],
+            public_id=row["public_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            author_id=row["author_id"],
+            author_name=row["author_name"],
+            request=request,
+            title=row["title"],
+            status=cast(EpisodeStatus, status),
+            error=row["error"],
+            cancelled_by=row["cancelled_by"],
+            created_at=from_db(row["created_at"]),
+            updated_at=from_db(row["updated_at"]),
+            finished_at=from_db(row["finished_at"]) if row["finished_at"] else None,
+            status_channel_id=row["status_channel_id"],
+            status_message_id=row["status_message_id"],
+            script=script,
+            delivered_message_id=row["delivered_message_id"],
+            provider=row["provider"],
+            model=row["model"],
+            totals=totals,
+        )
+
+
+async def _count(tx: Transaction, where: str, params: Sequence[SqlValue]) -> int:
+    row = await tx.fetchone(f"SELECT count(*) FROM episodes WHERE {where}", params)
+    return int(row[0]) if row is not None else 0
+
+
+async def _set(
+    tx: Transaction, episode_id: int, values: dict[str, SqlValue], *, where: str | None
+) -> bool:
+    """``UPDATE episodes SET … WHERE id = ? [AND where]``; True if the row changed.
+
+    Column names and ``where`` come from this module's code, never from input.
+    """
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    sql = f"UPDATE episodes SET {assignments}, updated_at = ? WHERE id = ?"
+    if where is not None:
+        sql += f" AND {where}"
+    params = [*values.values(), to_db(tx.now()), episode_id]
+    return await tx.execute(sql, params) > 0
+
+
+def _in_guilds(sql: str, guild_ids: Collection[int] | None) -> tuple[str, list[SqlValue]]:
+    if guild_ids is None:
+        return sql + " ORDER BY id", []
+    # One JSON parameter rather than one ? per guild: no limit on how many guilds a shard has.
+    return (
+        sql + " AND guild_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        [json.dumps(sorted(set(guild_ids)))],
+    )

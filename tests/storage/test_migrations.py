@@ -1,0 +1,126 @@
+"""Migrations: applied once, in order, recorded; newer databases refused; indexes used."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage import MIGRATIONS, Database, StorageError, Transaction
+from storage.migrations import APPLICATION_ID, applied_migrations, migrate
+
+
+async def _names(db: Database, kind: str) -> set[str]:
+    rows = await db.fetchall(
+        "SELECT name FROM sqlite_schema WHERE type = ? AND name NOT LIKE 'sqlite_%'", (kind,)
+    )
+    return {str(r[0]) for r in rows}
+
+
+async def test_empty_file_gets_every_table(db: Database) -> None:
+    """A new file has the episodes, steps, usage and _migrations tables."""
+    assert await _names(db, "table") == {"_migrations", "episodes", "steps", "usage"}
+
+
+async def test_empty_file_gets_every_index(db: Database) -> None:
+    """The indexes for recent, running and per-author queries exist."""
+    assert await _names(db, "index") == {
+        "episodes_guild_recent",
+        "episodes_unfinished",
+        "episodes_author_unfinished",
+        "episodes_undelivered",
+        "usage_episode",
+        "steps_usage",
+    }
+
+
+async def test_migrations_are_recorded_in_order(db: Database) -> None:
+    """_migrations names every migration, in the order of MIGRATIONS."""
+    assert await applied_migrations(db) == [fn.__name__ for fn in MIGRATIONS]
+
+
+async def test_application_id_marks_the_file(db: Database) -> None:
+    """The file header says it is a Showrunner database."""
+    row = await db.fetchone("PRAGMA application_id")
+    assert row is not None
+    assert row[0] == APPLICATION_ID
+
+
+async def test_reopening_applies_nothing_twice(db_path: Path) -> None:
+    """A second open applies no migration and keeps the original records."""
+    async with await Database.open(db_path) as first:
+        before = await first.fetchall("SELECT name, applied_at FROM _migrations")
+    async with await Database.open(db_path) as second:
+        assert await migrate(second) == []
+        after = await second.fetchall("SELECT name, applied_at FROM _migrations")
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+
+
+async def test_unknown_future_migration_is_refused(db_path: Path) -> None:
+    """A database that records a migration this code lacks came from a newer Showrunner."""
+    async with await Database.open(db_path):
+        pass
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', 'later')")
+    conn.close()
+    with pytest.raises(StorageError) as err:
+        await Database.open(db_path)
+    message = str(err.value)
+    assert "newer Showrunner" in message
+    assert "m999_from_the_future" in message
+    assert str(db_path) in message
+    assert "\n" not in message
+
+
+async def test_failed_migration_leaves_no_trace(db: Database) -> None:
+    """A migration that fails half-way is rolled back whole and not recorded."""
+
+    async def m002_broken(tx: Transaction) -> None:
+        await tx.execute("CREATE TABLE half_done (id INTEGER)")
+        raise RuntimeError("bug in migration")
+
+    with pytest.raises(RuntimeError, match="bug in migration"):
+        await migrate(db, [*MIGRATIONS, m002_broken])
+    assert "half_done" not in await _names(db, "table")
+    assert "m002_broken" not in await applied_migrations(db)
+
+
+async def test_new_migration_is_applied_once(db: Database) -> None:
+    """A migration appended later is applied on the next open, exactly once."""
+    calls: list[str] = []
+
+    async def m002_add_notes(tx: Transaction) -> None:
+        calls.append("applied")
+        await tx.execute("ALTER TABLE episodes ADD COLUMN notes TEXT")
+
+    assert await migrate(db, [*MIGRATIONS, m002_add_notes]) == ["m002_add_notes"]
+    assert await migrate(db, [*MIGRATIONS, m002_add_notes]) == []
+    assert calls == ["applied"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        ("SELECT * FROM episodes WHERE guild_id = 1 ORDER BY id DESC LIMIT 10", "guild_recent"),
+        ("SELECT * FROM episodes WHERE status IN ('queued', 'running') ORDER BY id", "unfinished"),
+        (
+            "SELECT * FROM episodes WHERE guild_id = 1 AND author_id = 2"
+            " AND status IN ('queued', 'running')",
+            "author_unfinished",
+        ),
+        (
+            "SELECT count(*) FROM episodes WHERE guild_id = 1 AND status IN ('queued', 'running')",
+            "author_unfinished",
+        ),
+        (
+            "SELECT * FROM episodes WHERE status = 'done' AND delivered_message_id IS NULL",
+            "undelivered",
+        ),
+    ],
+)
+async def test_queries_use_their_index(db: Database, sql: str, index: str) -> None:
+    """The stores' queries are index searches, not table scans."""
+    plan = " ".join(str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))
+    assert f"INDEX episodes_{index}" in plan
+    assert "TEMP B-TREE" not in plan
