@@ -86,7 +86,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             premise=args.premise, scene_count=args.scenes, title=args.title, tone=args.tone
         )
     except ValidationError as exc:
-        err.print(f"scriptgen: error: {_first_error(exc)}", markup=False)
+        _fail(_first_error(exc))
         return 2
     provider_name: ProviderName = args.provider
     try:
@@ -98,7 +98,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
         )
     except ConfigurationError as exc:
-        err.print(f"scriptgen: error: {exc} (--provider demo)", markup=False)
+        _fail(f"{exc} (--provider demo)")
         return 2
     fmt: Format = args.format
     out: Path = args.out or Path(f"episode.{'md' if fmt == 'md' else fmt}")
@@ -106,7 +106,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_write(generator, request, fmt, out, err))
     except KeyboardInterrupt:
-        err.print("scriptgen: interrupted; nothing was written")
+        _fail("interrupted; nothing was written")
         return 130
 
 
@@ -121,16 +121,21 @@ async def _write(
                 request, display.on_progress, progress=progress
             )
     except ScriptgenError as exc:
-        err.print(f"scriptgen: error: {exc}", markup=False)
+        _fail(str(exc))
         return 1
     data = await render(script, fmt)
     try:
         out.write_bytes(data)
     except OSError as exc:
-        err.print(f"scriptgen: error: cannot write {out}: {exc.strerror}", markup=False)
+        _fail(f"cannot write {out}: {exc.strerror}")
         return 1
     Console(highlight=False).print(summary_table(script, out))
     return 0
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, never wrapped: scripts and people both read it."""
+    print(f"scriptgen: error: {message}", file=sys.stderr)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -140,7 +145,7 @@ def _first_error(exc: ValidationError) -> str:
     if error["type"] == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "string_too_short":
-        return f"{name} is empty"
+        return f"{name} is empty: say what the episode is about"
     if error["type"] == "string_too_long":
         limit = (error.get("ctx") or {}).get("max_length")
         return f"{name} is too long ({len(str(error['input']))} characters; the limit is {limit})"

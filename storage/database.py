@@ -85,7 +85,8 @@ class Database:
                 f"Showrunner needs SQLite {wanted} or newer, but this Python links SQLite "
                 f"{sqlite3.sqlite_version}: run the Docker image or a newer Python build"
             )
-        location = _prepare_location(path)
+        # Off the event loop: on a slow volume even mkdir must not stall the gateway heartbeat.
+        location = await asyncio.to_thread(_prepare_location, path)
         try:
             connection = await aiosqlite.connect(location, isolation_level=None)
         except sqlite3.Error as err:

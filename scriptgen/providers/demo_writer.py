@@ -152,7 +152,7 @@ def outline(seed: int, facts: StepFacts, key: str) -> Outline:
                 comic_goal=f"Play the {goal}.",
             )
         )
-    title = facts.request.title or f"The One With {thing.removeprefix('the ').title()}"
+    title = facts.request.title or f"The One With {thing.title()}"
     return Outline(
         title=title,
         logline=f"{facts.request.premise.rstrip('.')}. (An offline demo episode.)",

@@ -71,7 +71,7 @@ async def test_read_only_file_is_refused_at_open(db_path: Path) -> None:
     """A database file this process cannot write fails at open, not at the first save."""
     async with await Database.open(db_path):
         pass
-    db_path.chmod(0o400)
+    await asyncio.to_thread(db_path.chmod, 0o400)
     if os.access(db_path, os.W_OK):
         pytest.skip("running as root: permission bits do not stop writes to a file")
     with pytest.raises(StorageError) as err:
