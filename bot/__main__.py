@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -61,6 +62,9 @@ async def run(settings: Settings) -> None:
         await Database.open(settings.db_path) as db,
         build_bot(settings, db, generator) as bot,
     ):
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
         await bot.start(token)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -42,6 +43,7 @@ class ShowrunnerBot(commands.Bot):
         self.db = db
         self.episodes = episodes
         self.jobs = EpisodeJobs(self, settings, generator, db, episodes)
+        self._resuming: asyncio.Task[None] | None = None
         self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
@@ -55,6 +57,20 @@ class ShowrunnerBot(commands.Bot):
         else:
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
+        self._resuming = asyncio.create_task(self._resume(), name="resume-episodes")
+
+    async def _resume(self) -> None:
+        try:
+            await self.jobs.resume_all()
+        except Exception:
+            log.exception("resuming episodes after the restart failed")
+
+    async def close(self) -> None:
+        """A graceful stop: running episodes are checkpointed and marked paused first."""
+        if self._resuming is not None:
+            self._resuming.cancel()
+        await self.jobs.pause_all(self.settings.shutdown_grace)
+        await super().close()
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guilds", self.user, len(self.guilds))

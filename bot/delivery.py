@@ -1,4 +1,4 @@
-"""The screenplay as Discord attachments, within the upload limit.
+"""The screenplay as Discord attachments, posted exactly once, within the upload limit.
 
 A Fountain script over the limit is split between scenes into numbered parts (each a valid
 Fountain file with the title page); a PDF cannot be split usefully, so it is refused with a
@@ -12,8 +12,13 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.views import PdfButton, view_with
 from scriptgen.models import Script
 from scriptgen.render import Format, filename_for, render
+from storage import EpisodeRecord, EpisodeStore
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+"""Discord's limit for a server without boosts."""
 
 
 class TooLarge(Exception):
@@ -51,15 +56,13 @@ async def _split(script: Script, limit: int) -> list[Attachment]:
         candidate = [*groups[-1], index]
         if len(await render(_part(script, candidate), "fountain")) <= limit:
             groups[-1] = candidate
-        elif groups[-1]:
-            groups.append([index])
-        else:
-            groups[-1] = [index]
-        if len(await render(_part(script, groups[-1]), "fountain")) > limit:
+            continue
+        if len(await render(_part(script, [index]), "fountain")) > limit:
             raise TooLarge(
                 f"Scene {index + 1} alone is over this server's upload limit of "
                 f"{megabytes(limit)}; the script cannot be posted here."
             )
+        groups.append([index])
     stem = filename_for(script, "fountain").removesuffix(".fountain")
     parts = []
     for n, group in enumerate(groups, 1):
@@ -70,3 +73,58 @@ async def _split(script: Script, limit: int) -> list[Attachment]:
 
 def _part(script: Script, indexes: list[int]) -> Script:
     return script.model_copy(update={"scenes": [script.scenes[i] for i in indexes]})
+
+
+def headline(record: EpisodeRecord, script: Script) -> str:
+    title = discord.utils.escape_markdown(script.title)
+    return f"📜 **{title}** · {len(script.scenes)} scenes · episode `{record.public_id}`"
+
+
+async def deliver(
+    channel: discord.PartialMessageable, record: EpisodeRecord, script: Script, limit: int
+) -> discord.Message:
+    """Post the script; the nonce makes a repeated post return the first message."""
+    files = await attachments(script, "fountain", limit)
+    return await channel.send(
+        content=headline(record, script),
+        files=[f.file() for f in files],
+        view=view_with(PdfButton(record.public_id)),
+        nonce=f"sr-{record.public_id}",
+    )
+
+
+async def find_delivery(
+    channel: discord.PartialMessageable, record: EpisodeRecord, me: discord.abc.User | None
+) -> discord.Message | None:
+    """The script's earlier post, if the bot made one since the episode started."""
+    if me is None:
+        return None
+    async for message in channel.history(limit=100, after=record.created_at):
+        if (
+            message.author.id == me.id
+            and message.attachments
+            and record.public_id in (message.content)
+        ):
+            return message
+    return None
+
+
+async def send_pdf(
+    interaction: discord.Interaction, episodes: EpisodeStore, episode_id: str
+) -> None:
+    """The PDF button: anyone in the guild may ask for the PDF of a finished episode."""
+    if interaction.guild_id is None:
+        return
+    await interaction.response.defer(thinking=True)
+    record = await episodes.get(interaction.guild_id, episode_id)
+    if record is None or record.script is None:
+        await interaction.followup.send("That episode has no finished script.")
+        return
+    try:
+        files = await attachments(record.script, "pdf", interaction.filesize_limit)
+    except TooLarge as exc:
+        await interaction.followup.send(str(exc))
+        return
+    await interaction.followup.send(
+        content=headline(record, record.script), files=[f.file() for f in files]
+    )

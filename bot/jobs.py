@@ -1,8 +1,8 @@
-"""Episodes being written in this process: start, watch, cancel, deliver.
+"""Episodes being written in this process: start, resume, cancel, pause, deliver.
 
 One task per episode runs the generator; its status message is kept current by a
-:class:`StatusReporter`. Storage holds the truth (status, checkpoints, delivery), so what this
-module keeps in memory is only what a running task needs.
+:class:`StatusReporter`. Storage holds the truth (status, checkpoints, delivery): a restarted
+process finds the unfinished episodes there and resumes them from their checkpoints.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import discord
 
-from bot.delivery import TooLarge, attachments
+from bot.delivery import DEFAULT_UPLOAD_LIMIT, TooLarge, deliver, find_delivery
 from bot.reporter import ChannelTarget, InteractionTarget, StatusContent, StatusReporter
 from bot.settings import Settings
 from bot.status import Outcome, StatusCard, render_status
-from bot.views import CancelButton, PdfButton, view_with
+from bot.views import CancelButton, view_with
 from scriptgen.errors import ScriptgenError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import Script
@@ -27,8 +28,6 @@ from scriptgen.progress import EpisodeProgress
 from storage import Database, EpisodeRecord, EpisodeStore, SqliteCheckpoints
 
 log = logging.getLogger(__name__)
-
-MANAGE_MESSAGES_HINT = "someone with Manage Messages"
 
 
 @dataclass
@@ -40,13 +39,14 @@ class Job:
     detail: str | None = None
     script: Script | None = None
     cancelled_by: str | None = None
-    upload_limit: int = 10 * 1024 * 1024
-    """Bytes one attachment may have here; the interaction says, for this user and guild."""
+    pausing: bool = False
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT
+    """Bytes one attachment may have; the interaction says, for this user and guild."""
     reporter: StatusReporter | None = None
     task: asyncio.Task[None] | None = None
 
-    def card(self) -> StatusCard:
-        return StatusCard(
+    def status(self) -> StatusContent:
+        card = StatusCard(
             episode_id=self.record.public_id,
             author=self.record.author_name,
             premise=self.record.request.premise,
@@ -56,11 +56,9 @@ class Job:
             detail=self.detail,
             script=self.script,
         )
-
-    def status(self) -> StatusContent:
         running = self.outcome is Outcome.RUNNING
         view = view_with(CancelButton(self.record.public_id)) if running else None
-        return StatusContent(render_status(self.card()), view)
+        return StatusContent(render_status(card), view)
 
 
 class EpisodeJobs:
@@ -78,68 +76,121 @@ class EpisodeJobs:
         self.db = db
         self.episodes = episodes
         self.running: dict[str, Job] = {}
+        self.accepting = True
+        self._starting: set[tuple[int, int]] = set()
+        """(guild, author) between a command's checks and its job's start."""
 
-    # -- limits checked before any I/O, so refusals can be ephemeral ----------------------------
+    # -- admission: checked before any I/O, so refusals can be ephemeral ----------------------
 
     def refusal(self, guild_id: int, author_id: int) -> str | None:
-        mine = [j for j in self.running.values() if j.record.guild_id == guild_id]
-        if any(j.record.author_id == author_id for j in mine):
+        if not self.accepting:
+            return "Showrunner is restarting; try again in a minute. Episodes in progress resume."
+        mine = [j.record for j in self.running.values() if j.record.guild_id == guild_id]
+        if (guild_id, author_id) in self._starting or any(r.author_id == author_id for r in mine):
             return (
                 "You already have an episode being written here. Wait for it to finish, or press "
                 "its Cancel button, then start the next one."
             )
-        if len(mine) >= self.settings.max_episodes_per_guild:
+        busy = len(mine) + sum(g == guild_id for g, _ in self._starting)
+        if busy >= self.settings.max_episodes_per_guild:
             return (
-                f"This server already has {len(mine)} episodes being written (the limit is "
+                f"This server already has {busy} episodes being written (the limit is "
                 f"{self.settings.max_episodes_per_guild}). Try again when one finishes."
             )
         return None
 
-    # -- running -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def admitting(self, guild_id: int, author_id: int) -> Iterator[None]:
+        """Holds the writer's place while their command creates the episode."""
+        self._starting.add((guild_id, author_id))
+        try:
+            yield
+        finally:
+            self._starting.discard((guild_id, author_id))
+
+    # -- starting ------------------------------------------------------------------------------
 
     def start(
         self, record: EpisodeRecord, interaction: discord.Interaction, received: float
     ) -> Job:
-        progress = EpisodeProgress(record.request.scene_count, self.generator.max_refinements)
-        job = Job(record, progress, upload_limit=interaction.filesize_limit)
+        """Write a new (or retried) episode, its status on the interaction's response."""
+        job = self._job(record)
+        job.upload_limit = interaction.filesize_limit
         target = InteractionTarget(interaction, self.settings.interaction_ttl, received)
-        job.reporter = self._reporter(job, target)
-        job.task = asyncio.create_task(self._run(job), name=f"episode-{record.public_id}")
-        self.running[record.public_id] = job
+        self._launch(job, target)
         return job
 
-    def _reporter(self, job: Job, target: InteractionTarget | ChannelTarget) -> StatusReporter:
-        channel = self.client.get_partial_messageable(
-            job.record.channel_id, guild_id=job.record.guild_id
+    async def resume_all(self) -> None:
+        """At start-up: post what finished unposted, resume what was being written."""
+        for record in await self.episodes.list_undelivered():
+            assert record.script is not None
+            try:
+                await self._deliver_once(record, record.script, DEFAULT_UPLOAD_LIMIT, look=True)
+            except (TooLarge, discord.HTTPException) as exc:
+                log.warning("could not post %s after a restart: %s", record.public_id, exc)
+        for record in await self.episodes.list_unfinished():
+            if record.public_id not in self.running:
+                await self.resume(record)
+
+    async def resume(self, record: EpisodeRecord) -> Job:
+        done = await SqliteCheckpoints(self.db, record.id).load()
+        scenes = sorted(
+            n for n in range(1, record.request.scene_count + 1) if f"scene:{n}:directions" in done
         )
+        job = self._job(record)
+        job.detail = f"Resumed after a restart: {_written(scenes)}."
+        channel = self._channel(record)
+        status = job.status()
+        message = await channel.send(embed=status.embed, view=status.view or discord.utils.MISSING)
+        if record.status_message_id is not None:
+            # The old status (maybe on a dead interaction token): point it to the new one.
+            old = self._channel(record, record.status_channel_id)
+            with contextlib.suppress(discord.HTTPException):
+                await old.get_partial_message(record.status_message_id).edit(
+                    content=f"Resumed after a restart: {message.jump_url}", embed=None, view=None
+                )
+        await self.episodes.set_status_message(record.id, record.channel_id, message.id)
+        self._launch(job, ChannelTarget(channel, message.id))
+        return job
+
+    def _job(self, record: EpisodeRecord) -> Job:
+        progress = EpisodeProgress(record.request.scene_count, self.generator.max_refinements)
+        return Job(record, progress)
+
+    def _launch(self, job: Job, target: InteractionTarget | ChannelTarget) -> None:
+        job.reporter = self._reporter(job, target)
+        job.task = asyncio.create_task(self._run(job), name=f"episode-{job.record.public_id}")
+        self.running[job.record.public_id] = job
+
+    def _channel(
+        self, record: EpisodeRecord, channel_id: int | None = None
+    ) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(
+            channel_id or record.channel_id, guild_id=record.guild_id
+        )
+
+    def _reporter(self, job: Job, target: InteractionTarget | ChannelTarget) -> StatusReporter:
+        channel = self._channel(job.record)
 
         async def move(content: StatusContent) -> ChannelTarget:
             message = await channel.send(
                 embed=content.embed, view=content.view or discord.utils.MISSING
             )
             if isinstance(target, InteractionTarget):
-                # Best effort: the new status is what matters if the token is already gone.
+                # Best effort: if the token is already gone, the new status is what matters.
                 with contextlib.suppress(discord.HTTPException):
                     await target.interaction.edit_original_response(
-                        content="The status moved to a new message below: Discord ends "
-                        "interaction messages' edits after 15 minutes.",
+                        content=f"The status moved to {message.jump_url}: Discord ends edits "
+                        "of interaction messages after 15 minutes.",
                         embed=None,
                         view=None,
                     )
+            await self.episodes.set_status_message(job.record.id, channel.id, message.id)
             return ChannelTarget(channel, message.id)
 
-        async def moved(new: ChannelTarget) -> None:
-            assert new.message_id is not None
-            record = job.record
-            await self.episodes.set_status_message(record.id, record.channel_id, new.message_id)
+        return StatusReporter(job.status, target, interval=self.settings.status_interval, move=move)
 
-        return StatusReporter(
-            job.status,
-            target,
-            interval=self.settings.status_interval,
-            move=move,
-            on_moved=moved,
-        )
+    # -- running -------------------------------------------------------------------------------
 
     async def _run(self, job: Job) -> None:
         assert job.reporter is not None
@@ -149,7 +200,7 @@ class EpisodeJobs:
         async def on_progress(status: str, current: int, total: int) -> None:
             reporter.update()
             if job.progress.title and job.record.title is None:
-                job.record = _with_title(job.record, job.progress.title)
+                job.record = replace(job.record, title=job.progress.title)
                 await self.episodes.set_title(job.record.id, job.progress.title)
 
         try:
@@ -161,13 +212,16 @@ class EpisodeJobs:
                 tenant=str(record.guild_id),
             )
         except asyncio.CancelledError:
-            if job.cancelled_by is None:
+            if job.cancelled_by is None and not job.pausing:
                 raise
-            # A writer's Cancel is an outcome to report, not a reason to stop reporting it.
+            # Cancel and pause are outcomes to report, not reasons to stop reporting them.
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            job.outcome, job.detail = Outcome.CANCELLED, f"Cancelled by {job.cancelled_by}."
+            if job.pausing:
+                job.outcome, job.detail = Outcome.PAUSED, None
+            else:
+                job.outcome, job.detail = Outcome.CANCELLED, f"Cancelled by {job.cancelled_by}."
         except ScriptgenError as exc:
             await self.episodes.fail(record.id, str(exc))
             job.outcome, job.detail = Outcome.FAILED, str(exc)
@@ -181,10 +235,6 @@ class EpisodeJobs:
         finally:
             self.running.pop(record.public_id, None)
             await reporter.finish()
-            if reporter.target.message_id is not None:
-                await self.episodes.set_status_message(
-                    record.id, record.channel_id, reporter.target.message_id
-                )
 
     async def _complete(self, job: Job, script: Script) -> None:
         record = job.record
@@ -193,55 +243,33 @@ class EpisodeJobs:
             return
         job.outcome, job.script = Outcome.DONE, script
         try:
-            message = await self.deliver(record, script, job.upload_limit)
+            message = await self._deliver_once(record, script, job.upload_limit)
         except (TooLarge, discord.HTTPException) as exc:
             log.warning("delivery of %s failed: %s", record.public_id, exc)
             job.detail = (
-                f"The script could not be posted here ({exc}). "
+                f"The script could not be posted here: {exc} "
                 f"`/episode-get {record.public_id}` tries again."
             )
         else:
             job.detail = f"📜 Script posted: {message.jump_url}"
 
-    async def deliver(
-        self, record: EpisodeRecord, script: Script, upload_limit: int
+    async def _deliver_once(
+        self, record: EpisodeRecord, script: Script, upload_limit: int, *, look: bool = False
     ) -> discord.Message:
-        """Post the script once: the nonce makes a repeated post return the first message."""
-        channel = self.client.get_partial_messageable(record.channel_id, guild_id=record.guild_id)
-        files = await attachments(script, "fountain", upload_limit)
-        message = await channel.send(
-            content=f"📜 **{discord.utils.escape_markdown(script.title)}** · "
-            f"{len(script.scenes)} scenes · episode `{record.public_id}`",
-            files=[f.file() for f in files],
-            view=view_with(PdfButton(record.public_id)),
-            nonce=f"sr-{record.public_id}",
-        )
+        """Post the script exactly once, and record that it was.
+
+        ``look``: the process may have died between posting and recording (a restart): the
+        nonce makes Discord return the first post for a few minutes; past that, the channel's
+        recent messages are searched for it.
+        """
+        channel = self._channel(record)
+        message = await find_delivery(channel, record, self.client.user) if look else None
+        if message is None:
+            message = await deliver(channel, record, script, upload_limit)
         await self.episodes.mark_delivered(record.id, message.id)
         return message
 
-    # -- buttons -----------------------------------------------------------------------------
-
-    async def cancel_from_button(self, interaction: discord.Interaction, episode_id: str) -> None:
-        job = self.running.get(episode_id)
-        guild_id = interaction.guild_id
-        if job is None or job.record.guild_id != guild_id:
-            await interaction.response.send_message(
-                "This episode is not being written any more.", ephemeral=True
-            )
-            return
-        user = interaction.user
-        may = user.id == job.record.author_id or (
-            isinstance(user, discord.Member) and interaction.permissions.manage_messages
-        )
-        if not may:
-            await interaction.response.send_message(
-                f"Only {discord.utils.escape_markdown(job.record.author_name)} or "
-                f"{MANAGE_MESSAGES_HINT} can cancel this episode.",
-                ephemeral=True,
-            )
-            return
-        await interaction.response.defer()
-        await self.cancel(job, user.display_name)
+    # -- stopping ------------------------------------------------------------------------------
 
     async def cancel(self, job: Job, by: str) -> None:
         if job.task is None or job.task.done() or job.cancelled_by is not None:
@@ -250,27 +278,27 @@ class EpisodeJobs:
             job.cancelled_by = by
             job.task.cancel()
 
-    async def send_pdf(self, interaction: discord.Interaction, episode_id: str) -> None:
-        if interaction.guild_id is None:
+    async def pause_all(self, grace: float) -> None:
+        """A graceful stop: accept nothing new, let calls in flight finish for up to ``grace``
+        seconds (their results are checkpointed), cancel the rest, mark statuses paused."""
+        self.accepting = False
+        jobs = list(self.running.values())
+        if not jobs:
             return
-        await interaction.response.defer(thinking=True)
-        record = await self.episodes.get(interaction.guild_id, episode_id)
-        if record is None or record.script is None:
-            await interaction.followup.send("That episode has no finished script.")
-            return
-        try:
-            files = await attachments(record.script, "pdf", interaction.filesize_limit)
-        except TooLarge as exc:
-            await interaction.followup.send(str(exc))
-            return
-        await interaction.followup.send(files=[f.file() for f in files])
-
-    # -- shutting down -------------------------------------------------------------------------
-
-    async def wait_idle(self) -> None:
-        tasks = [j.task for j in self.running.values() if j.task is not None]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.generator.limiter is not None:
+            await self.generator.limiter.drain(grace)
+        for job in jobs:
+            job.pausing = True
+            if job.task is not None:
+                job.task.cancel()
+        await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)
 
 
-def _with_title(record: EpisodeRecord, title: str) -> EpisodeRecord:
-    return replace(record, title=title)
+def _written(scenes: list[int]) -> str:
+    if not scenes:
+        return "nothing finished is written again"
+    if len(scenes) == 1:
+        return f"scene {scenes[0]} was already written"
+    if scenes == list(range(scenes[0], scenes[-1] + 1)):
+        return f"scenes {scenes[0]}-{scenes[-1]} were already written"
+    return f"scenes {', '.join(map(str, scenes))} were already written"

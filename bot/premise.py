@@ -7,12 +7,12 @@ Mentions are Discord syntax, not story: ``<@123>`` reads as the member's name, `
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+
+import discord
 
 _MENTION = re.compile(r"<@!?(\d+)>|<@&(\d+)>|<#(\d+)>|<a?:(\w+):\d+>|@(everyone|here)")
-
-NameOf = Callable[[str, int], str | None]
-"""``(kind, id) -> name``; kind is "user", "role" or "channel"; ``None`` if unknown."""
+MAX_LOOKUPS = 5
+"""Members fetched over REST for one premise, at most; further unknown ones read 'someone'."""
 
 
 def has_words(text: str) -> bool:
@@ -20,16 +20,34 @@ def has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in _MENTION.sub(" ", text))
 
 
-def plain_premise(text: str, name_of: NameOf) -> str:
+async def plain_premise(text: str, guild: discord.Guild | None) -> str:
     """The premise with each mention replaced by the name it stands for."""
-
-    def replace(match: re.Match[str]) -> str:
+    names: dict[str, str] = {}
+    lookups = 0
+    for match in _MENTION.finditer(text):
         user, role, channel, emoji, everyone = match.groups()
+        token = match.group(0)
+        if token in names:
+            continue
         if everyone:
-            return everyone
-        if emoji:
-            return f":{emoji}:"
-        kind, ident = ("user", user) if user else ("role", role) if role else ("channel", channel)
-        return name_of(kind, int(ident)) or ("someone" if kind == "user" else kind)
-
-    return " ".join(_MENTION.sub(replace, text).split())
+            names[token] = everyone
+        elif emoji:
+            names[token] = f":{emoji}:"
+        elif guild is None:
+            names[token] = "someone"
+        elif role:
+            found_role = guild.get_role(int(role))
+            names[token] = found_role.name.lstrip("@") if found_role else "a role"
+        elif channel:
+            found_channel = guild.get_channel(int(channel))
+            names[token] = f"#{found_channel.name}" if found_channel else "a channel"
+        else:
+            member = guild.get_member(int(user))
+            if member is None and lookups < MAX_LOOKUPS:
+                lookups += 1
+                try:
+                    member = await guild.fetch_member(int(user))
+                except discord.HTTPException:
+                    member = None
+            names[token] = member.display_name if member else "someone"
+    return " ".join(_MENTION.sub(lambda m: names[m.group(0)], text).split())

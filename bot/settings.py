@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """Seconds between two edits of a status message (Discord rate-limits edits per message)."""
     interaction_ttl: float = Field(default=14 * 60, ge=1, le=15 * 60)
     """Seconds after which a status moves off the interaction, whose token dies at 15 minutes."""
+    shutdown_grace: float = Field(default=6.0, ge=0, le=30)
+    """Seconds a stopping bot lets model calls in flight finish (their output is kept)."""
     demo_seed: int = 0
 
     @model_validator(mode="after")

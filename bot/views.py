@@ -42,7 +42,7 @@ class CancelButton(
         return cls(match["episode"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _bot(interaction).jobs.cancel_from_button(interaction, self.episode_id)
+        await cancel_from_button(_bot(interaction), interaction, self.episode_id)
 
 
 class PdfButton(
@@ -67,7 +67,9 @@ class PdfButton(
         return cls(match["episode"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _bot(interaction).jobs.send_pdf(interaction, self.episode_id)
+        from bot.delivery import send_pdf
+
+        await send_pdf(interaction, _bot(interaction).episodes, self.episode_id)
 
 
 def view_with(*items: discord.ui.Item[Any]) -> discord.ui.View:
@@ -75,3 +77,25 @@ def view_with(*items: discord.ui.Item[Any]) -> discord.ui.View:
     for item in items:
         view.add_item(item)
     return view
+
+
+async def cancel_from_button(
+    bot: ShowrunnerBot, interaction: discord.Interaction, episode_id: str
+) -> None:
+    """Only the episode's writer, or a member with Manage Messages, may cancel it."""
+    job = bot.jobs.running.get(episode_id)
+    if job is None or job.record.guild_id != interaction.guild_id:
+        await interaction.response.send_message(
+            "This episode is not being written any more.", ephemeral=True
+        )
+        return
+    user = interaction.user
+    if user.id != job.record.author_id and not interaction.permissions.manage_messages:
+        await interaction.response.send_message(
+            f"Only {discord.utils.escape_markdown(job.record.author_name)} or someone with "
+            "Manage Messages can cancel this episode.",
+            ephemeral=True,
+        )
+        return
+    await interaction.response.defer()
+    await bot.jobs.cancel(job, user.display_name)

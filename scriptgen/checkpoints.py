@@ -32,15 +32,23 @@ class Checkpoints(Protocol):
         """Record a finished step; called once per step, as soon as it finishes."""
         ...
 
+    async def record_failure(self, key: str, usage: CallUsage) -> None:
+        """Record a call that failed: it may have cost something, and operators count them."""
+        ...
+
 
 class MemoryCheckpoints:
     """Checkpoints that live as long as the object: for one run, and for tests."""
 
     def __init__(self, steps: Mapping[str, StoredStep] | None = None) -> None:
         self.steps: dict[str, StoredStep] = dict(steps or {})
+        self.failures: list[CallUsage] = []
 
     async def load(self) -> Mapping[str, StoredStep]:
         return dict(self.steps)
 
     async def save(self, key: str, value: BaseModel, usage: CallUsage) -> None:
         self.steps[key] = StoredStep(value.model_dump_json(), usage)
+
+    async def record_failure(self, key: str, usage: CallUsage) -> None:
+        self.failures.append(usage)

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="anthropic",
         help="anthropic (needs ANTHROPIC_API_KEY) or demo (offline, no key)",
     )
-    parser.add_argument("--model", help="the Anthropic model (default: claude-sonnet-4-5)")
+    parser.add_argument("--model", help="the Anthropic model (default: claude-sonnet-5-5)")
     parser.add_argument(
         "--max-parallel", type=_positive, default=3, help="scenes written at once (default 3)"
     )

@@ -148,13 +148,21 @@ class _Run:
         slot: AbstractAsyncContextManager[Any] = (
             limiter.slot(self.tenant) if limiter else nullcontext()
         )
-        try:
-            async with slot:
-                generation = await self.generator.provider.generate(step)
-        except ScriptgenError as exc:
-            raise StepFailedError(step.key, description, exc) from exc
+        provider = self.generator.provider
+        # The save happens inside the slot: a drained limiter (a graceful stop) then means
+        # every call that started has also been checkpointed.
+        async with slot:
+            started = time.monotonic()
+            try:
+                generation = await provider.generate(step)
+            except ScriptgenError as exc:
+                failed = CallUsage(
+                    step=step.key, model=provider.model, latency_s=time.monotonic() - started
+                )
+                await self.checkpoints.record_failure(step.key, failed)
+                raise StepFailedError(step.key, description, exc) from exc
+            await self.checkpoints.save(step.key, generation.value, generation.usage)
         self.usage.append(generation.usage)
-        await self.checkpoints.save(step.key, generation.value, generation.usage)
         return generation.value
 
     async def outline(self) -> Outline:

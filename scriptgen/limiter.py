@@ -20,6 +20,9 @@ class FairLimiter:
         self._capacity = capacity
         self._in_flight = 0
         self.peak = 0
+        self._paused = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         # Tenants with waiters, in the order they are next served; each a FIFO of futures.
         self._queues: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
 
@@ -35,6 +38,19 @@ class FairLimiter:
     def waiting(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Grant no more slots, and wait up to ``timeout`` for those in use to be released.
+
+        For a graceful stop: calls already running may finish (and their results be kept)
+        while no new call starts. ``True`` if everything was released in time.
+        """
+        self._paused = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     def set_capacity(self, capacity: int) -> None:
         self._capacity = max(1, capacity)
         self._wake()
@@ -49,7 +65,7 @@ class FairLimiter:
             self._wake()
 
     async def _acquire(self, tenant: str) -> None:
-        if self._in_flight < self._capacity and not self._queues:
+        if self._in_flight < self._capacity and not self._queues and not self._paused:
             self._take()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -68,6 +84,7 @@ class FairLimiter:
     def _take(self) -> None:
         self._in_flight += 1
         self.peak = max(self.peak, self._in_flight)
+        self._idle.clear()
 
     def _discard(self, tenant: str, future: asyncio.Future[None]) -> None:
         queue = self._queues.get(tenant)
@@ -77,7 +94,9 @@ class FairLimiter:
                 del self._queues[tenant]
 
     def _wake(self) -> None:
-        while self._in_flight < self._capacity and self._queues:
+        if self._in_flight == 0:
+            self._idle.set()
+        while self._in_flight < self._capacity and self._queues and not self._paused:
             tenant, queue = next(iter(self._queues.items()))
             future = queue.popleft()
             # Served tenants go to the back of the line: round-robin between guilds.

@@ -1,8 +1,10 @@
 """The words sent to the model, one builder per step.
 
-Every call of an episode starts with the same blocks, in the same order (system prompt, series
-bible, outline), so a provider can cache them once and read them at a tenth of the price for
-every scene. Only the last block of a request is the step's own.
+Every call of an episode starts the same way, so a provider can cache that prefix once and read
+it at a tenth of the price for every scene: the same tools (:data:`EPISODE_TOOLS`, all of them, in
+the same order, each step naming the one it makes the model call), then the same blocks in the
+same order (system prompt, series bible, premise, then the outline once there is one). Only the
+last block of a request, the prompt, is the step's own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from scriptgen.models import (
     SeriesBible,
     StageDirections,
 )
-from scriptgen.providers.base import StepFacts, StepRequest
+from scriptgen.providers.base import StepFacts, StepRequest, ToolSpec
 
 SYSTEM_PROMPT = """\
 You are the head writer of a sitcom writers' room. You write tight, character-driven comedy for
@@ -27,7 +29,20 @@ the screen: every scene has a comic engine, every character has a distinct voice
 character and situation rather than from puns alone, and scenes end on a button.
 Write in English unless the premise is in another language. Keep it suitable for a general
 audience unless the tone asks otherwise. Never address real people by @-mention.
-Answer only by calling the tool you are given, with every field filled."""
+Answer only by calling the tool each request asks for, with every field filled."""
+
+OUTLINE_TOOL = ToolSpec("write_outline", "Record the episode outline.", Outline)
+DIALOGUE_TOOL = ToolSpec("write_dialogue", "Record the scene's dialogue.", SceneDialogue)
+DIRECTIONS_TOOL = ToolSpec(
+    "add_stage_directions", "Record the stage directions to weave into the scene.", StageDirections
+)
+PUNCH_UP_TOOL = ToolSpec(
+    "punch_up", "Record the joke analysis and the punch-up edits.", ComedyReport
+)
+EPISODE_TOOLS: tuple[ToolSpec, ...] = (OUTLINE_TOOL, DIALOGUE_TOOL, DIRECTIONS_TOOL, PUNCH_UP_TOOL)
+"""The tools of every step (the comedy pass and the refinements share ``punch_up``), declared
+by every call of an episode in this order: a different tool list would make each kind of step
+a cache prefix of its own."""
 
 
 def render_bible(bible: SeriesBible) -> str:
@@ -112,8 +127,9 @@ def outline_step(request: EpisodeRequest) -> StepRequest[Outline]:
         ),
         max_tokens=300 + 250 * n,
         facts=StepFacts(request=request),
-        tool_name="write_outline",
-        tool_description="Record the episode outline.",
+        tool_name=OUTLINE_TOOL.name,
+        tool_description=OUTLINE_TOOL.description,
+        tools=EPISODE_TOOLS,
         check=lambda outline: _has_scene_count(outline, n),
     )
 
@@ -141,8 +157,9 @@ def dialogue_step(
         ),
         max_tokens=2500,
         facts=StepFacts(request=request, outline=outline, scene_index=index),
-        tool_name="write_dialogue",
-        tool_description="Record the scene's dialogue.",
+        tool_name=DIALOGUE_TOOL.name,
+        tool_description=DIALOGUE_TOOL.description,
+        tools=EPISODE_TOOLS,
     )
 
 
@@ -167,8 +184,9 @@ def directions_step(
         ),
         max_tokens=1500,
         facts=StepFacts(request=request, outline=outline, scene_index=index, dialogue=dialogue),
-        tool_name="add_stage_directions",
-        tool_description="Record the stage directions to weave into the scene.",
+        tool_name=DIRECTIONS_TOOL.name,
+        tool_description=DIRECTIONS_TOOL.description,
+        tools=EPISODE_TOOLS,
     )
 
 
@@ -192,8 +210,9 @@ def comedy_step(
         ),
         max_tokens=4000,
         facts=StepFacts(request=request, outline=outline, scenes=tuple(scenes)),
-        tool_name="punch_up",
-        tool_description="Record the joke analysis and the punch-up edits.",
+        tool_name=PUNCH_UP_TOOL.name,
+        tool_description=PUNCH_UP_TOOL.description,
+        tools=EPISODE_TOOLS,
     )
 
 
@@ -219,12 +238,14 @@ def refine_step(
         ),
         max_tokens=2000,
         facts=StepFacts(request=request, outline=outline, scene_index=index, scenes=tuple(scenes)),
-        tool_name="punch_up",
-        tool_description="Record the joke analysis and the punch-up edits for this scene.",
+        tool_name=PUNCH_UP_TOOL.name,
+        tool_description=PUNCH_UP_TOOL.description,
+        tools=EPISODE_TOOLS,
     )
 
 
 __all__ = [
+    "EPISODE_TOOLS",
     "SYSTEM_PROMPT",
     "comedy_step",
     "dialogue_step",

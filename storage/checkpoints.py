@@ -53,3 +53,8 @@ class SqliteCheckpoints:
                 " created_at = excluded.created_at",
                 (self.episode_id, key, payload, usage_id, to_db(tx.now())),
             )
+
+    async def record_failure(self, key: str, usage: CallUsage) -> None:
+        """Add a failed call to the ledger (no step is kept for it)."""
+        async with self._db.transaction() as tx:
+            await insert_usage(tx, self.episode_id, usage, "error")

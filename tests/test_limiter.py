@@ -77,3 +77,44 @@ async def test_capacity_can_grow_at_run_time() -> None:
     assert running == 3
     release.set()
     await asyncio.gather(*tasks)
+
+
+async def test_drain_lets_running_calls_finish_and_starts_no_new_one() -> None:
+    """A graceful stop: calls in flight complete, queued ones never start."""
+    limiter = FairLimiter(1)
+    finished: list[str] = []
+    release = asyncio.Event()
+
+    async def call(label: str) -> None:
+        async with limiter.slot("a"):
+            await release.wait()
+            finished.append(label)
+
+    first = asyncio.create_task(call("first"))
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(call("queued"))
+    await asyncio.sleep(0)
+    drain = asyncio.create_task(limiter.drain(timeout=5))
+    await asyncio.sleep(0)
+    release.set()
+    assert await drain is True
+    assert finished == ["first"] and not queued.done()
+    queued.cancel()
+    await asyncio.gather(first, queued, return_exceptions=True)
+    assert limiter.in_flight == 0
+
+
+async def test_drain_times_out_when_a_call_hangs() -> None:
+    """drain gives up after its timeout (the caller then cancels what is left)."""
+    limiter = FairLimiter(2)
+    hang = asyncio.Event()
+
+    async def call() -> None:
+        async with limiter.slot("a"):
+            await hang.wait()
+
+    task = asyncio.create_task(call())
+    await asyncio.sleep(0)
+    assert await limiter.drain(timeout=0.05) is False
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -11,7 +11,7 @@ from discord.ext import commands
 from pydantic import ValidationError
 
 from bot.delivery import TooLarge, attachments
-from bot.premise import NameOf, has_words, plain_premise
+from bot.premise import has_words, plain_premise
 from bot.status import plain
 from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest
 from storage import EpisodeLimitReached, EpisodeRecord, normalize_public_id
@@ -76,55 +76,42 @@ class Episodes(commands.Cog):
         # Everything before the defer is pure computation: Discord allows 3 s for a first answer.
         problem = request_problem(premise, scenes, title, tone.value if tone else None)
         problem = problem or jobs.refusal(interaction.guild_id, interaction.user.id)
-        request: EpisodeRequest | None = None
-        if problem is None:
+        if problem is not None:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        with jobs.admitting(interaction.guild_id, interaction.user.id):
+            response = await interaction.response.defer(thinking=True)
             try:
                 request = EpisodeRequest(
-                    premise=plain_premise(premise, self._name_of(interaction)),
+                    premise=await plain_premise(premise, interaction.guild),
                     scene_count=scenes,
                     title=title,
                     tone=tone.value if tone else None,
                 )
             except ValidationError as exc:
-                problem = f"That premise does not work: {exc.errors()[0]['msg']}."
-        if request is None:
-            await interaction.response.send_message(problem, ephemeral=True)
-            return
-        await interaction.response.defer(thinking=True)
-        try:
-            record = await self.bot.episodes.create(
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id or 0,
-                author_id=interaction.user.id,
-                author_name=interaction.user.display_name,
-                request=request,
-                provider=self.bot.generator.provider.name,
-                model=self.bot.generator.provider.model,
-                max_unfinished_per_author=1,
-                max_unfinished_per_guild=self.bot.settings.max_episodes_per_guild,
-            )
-        except EpisodeLimitReached as exc:
-            await interaction.delete_original_response()
-            await interaction.followup.send(f"Not now: {exc}.", ephemeral=True)
-            return
-        jobs.start(record, interaction, received)
-
-    def _name_of(self, interaction: discord.Interaction) -> NameOf:
-        guild = interaction.guild
-
-        def name_of(kind: str, ident: int) -> str | None:
-            if guild is None:
-                return None
-            if kind == "user":
-                member = guild.get_member(ident)
-                return member.display_name if member else None
-            if kind == "role":
-                role = guild.get_role(ident)
-                return role.name if role else None
-            channel = guild.get_channel(ident)
-            return channel.name if channel else None
-
-        return name_of
+                message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+                await _refuse_after_defer(interaction, f"That premise does not work: {message}.")
+                return
+            try:
+                record = await self.bot.episodes.create(
+                    guild_id=interaction.guild_id,
+                    channel_id=interaction.channel_id or 0,
+                    author_id=interaction.user.id,
+                    author_name=interaction.user.display_name,
+                    request=request,
+                    provider=self.bot.generator.provider.name,
+                    model=self.bot.generator.provider.model,
+                    max_unfinished_per_author=1,
+                    max_unfinished_per_guild=self.bot.settings.max_episodes_per_guild,
+                )
+            except EpisodeLimitReached as exc:
+                await _refuse_after_defer(interaction, f"Not now: {exc}.")
+                return
+            if response is not None and response.message_id is not None:
+                await self.bot.episodes.set_status_message(
+                    record.id, record.channel_id, response.message_id
+                )
+            jobs.start(record, interaction, received)
 
     @app_commands.command(name="episodes", description="This server's recent episodes")
     @app_commands.guild_only()
@@ -157,10 +144,9 @@ class Episodes(commands.Cog):
         await interaction.response.defer(thinking=True)
         record = await self.bot.episodes.get(interaction.guild_id, public_id)
         if record is None or record.script is None:
-            await interaction.delete_original_response()
             state = "not found in this server" if record is None else f"{record.status}"
-            await interaction.followup.send(
-                f"Episode `{public_id}` has no finished script ({state}).", ephemeral=True
+            await _refuse_after_defer(
+                interaction, f"Episode `{public_id}` has no finished script ({state})."
             )
             return
         try:
@@ -172,6 +158,50 @@ class Episodes(commands.Cog):
             content=f"📜 **{plain(record.script.title, 200)}** · episode `{record.public_id}`",
             files=[f.file() for f in files],
         )
+
+    @app_commands.command(
+        name="episode-retry", description="Resume a failed episode from where it stopped"
+    )
+    @app_commands.describe(episode="The failed episode's id, e.g. ep-7f3k2 (see /episodes)")
+    @app_commands.guild_only()
+    async def episode_retry(self, interaction: discord.Interaction, episode: str) -> None:
+        received = time.monotonic()
+        assert interaction.guild_id is not None
+        public_id = normalize_public_id(episode)
+        problem = self.bot.jobs.refusal(interaction.guild_id, interaction.user.id)
+        if public_id is None:
+            problem = f"`{plain(episode, 40)}` is not an episode id; they look like `ep-7f3k2`."
+        if problem is not None or public_id is None:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        with self.bot.jobs.admitting(interaction.guild_id, interaction.user.id):
+            await interaction.response.defer(thinking=True)
+            record = await self.bot.episodes.get(interaction.guild_id, public_id)
+            if record is None:
+                problem = f"There is no episode `{public_id}` in this server."
+            elif record.status != "failed":
+                problem = f"Episode `{public_id}` is {record.status}; only a failed one is retried."
+            elif not (
+                record.author_id == interaction.user.id or interaction.permissions.manage_messages
+            ):
+                problem = (
+                    f"Only {plain(record.author_name, 32)} or someone with Manage Messages "
+                    "can retry this episode."
+                )
+            elif not await self.bot.episodes.requeue(record.id):
+                problem = f"Episode `{public_id}` was retried by someone else just now."
+            if problem is not None or record is None:
+                await _refuse_after_defer(interaction, problem or "")
+                return
+            record = await self.bot.episodes.get_by_id(record.id)
+            assert record is not None
+            self.bot.jobs.start(record, interaction, received)
+
+
+async def _refuse_after_defer(interaction: discord.Interaction, message: str) -> None:
+    """After a public defer, a refusal still reaches only the one who asked."""
+    await interaction.delete_original_response()
+    await interaction.followup.send(message, ephemeral=True)
 
 
 def _line(record: EpisodeRecord) -> str:

@@ -2,8 +2,10 @@
 
 A step (the outline, a scene's dialogue...) is described once as a :class:`StepRequest`: the
 prose prompt for a real model, split into a shared prefix that many calls of an episode repeat
-(system prompt, series bible, outline: cacheable) and the step's own instructions; and the
-structured facts the prose was built from, for providers that do not read prose (the demo).
+(system prompt, series bible, outline: cacheable) and the step's own instructions; the tools the
+calls of an episode all declare (the same list every time, so that prefix stays cacheable too);
+and the structured facts the prose was built from, for providers that do not read prose (the
+demo).
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ class StepFacts:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool a model may be asked to call: its input is an instance of ``output``."""
+
+    name: str
+    description: str
+    output: type[BaseModel]
+
+
+@dataclass(frozen=True)
 class StepRequest(Generic[OutputT]):
     kind: StepKind
     key: str
@@ -42,12 +53,17 @@ class StepRequest(Generic[OutputT]):
     output: type[OutputT]
     system: str
     shared_context: Sequence[str]
-    """Blocks every call of the episode repeats in this order; providers may cache them."""
+    """Blocks every call of the episode repeats in this order, from the most widely shared (the
+    series bible) to the least (the outline); providers may cache them."""
     prompt: str
     max_tokens: int
     facts: StepFacts
     tool_name: str = field(default="")
     tool_description: str = field(default="")
+    tools: Sequence[ToolSpec] = ()
+    """Every tool the calls of the episode declare, in a fixed order, the same for every step
+    (a provider that caches prefixes needs them identical). The step's own tool (``tool_name``)
+    is one of them and is the one the model is made to call. Empty: just the step's own tool."""
     check: Callable[[OutputT], None] | None = None
     """Rules the schema cannot say (e.g. the outline has exactly the scenes asked for). It raises
     ``ValueError`` with a message for the model; providers treat that like a validation error."""

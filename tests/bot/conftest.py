@@ -18,7 +18,16 @@ from bot.client import ShowrunnerBot
 from bot.settings import Settings
 from scriptgen.providers.base import Provider
 from storage import Database
-from tests.fake_discord import MANAGE_MESSAGES, FakeChannel, FakeDiscord, FakeGuild, FakeUser
+from tests.fake_discord import (
+    MANAGE_MESSAGES,
+    FakeChannel,
+    FakeDiscord,
+    FakeGuild,
+    FakeInteraction,
+    FakeMessage,
+    FakeUser,
+    RecordedRequest,
+)
 from tests.scripted_provider import ScriptedProvider
 
 QUICK = {"outline": 0.05, "dialogue": 0.1, "directions": 0.05, "comedy": 0.05, "refine": 0.05}
@@ -97,3 +106,29 @@ async def make_room(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[RoomFact
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, 5)
         await db.close()
+
+
+POST_MESSAGE = "POST /channels/{channel_id}/messages"
+EDIT_ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
+PREMISE = "A barista discovers the espresso machine is haunted"
+
+
+def description(message: FakeMessage) -> str:
+    return str(message.embeds[0].get("description", "")) if message.embeds else ""
+
+
+async def start_episode(
+    room: Room, user: FakeUser | None = None, *, premise: str = PREMISE, scenes: int = 2,
+    guild: FakeGuild | None = None, channel: FakeChannel | None = None,
+) -> FakeInteraction:
+    return await room.fake.invoke_slash_command(
+        guild or room.guild, channel or room.channel, user or room.author, "episode",
+        {"premise": premise, "scenes": scenes},
+    )
+
+
+async def delivered(room: Room, timeout: float = 20, since: float = 0.0) -> RecordedRequest:  # noqa: ASYNC109
+    """The request that posted a script file."""
+    return await room.fake.wait_for(
+        lambda r: r.route == POST_MESSAGE and bool(r.files) and r.status == 200, timeout, since=since
+    )

@@ -4,11 +4,16 @@ The numbers are estimates (about four characters a token), but the *rules* follo
 API's, because they are what a pipeline's cost and speed depend on and what a test
 of the provider should catch going wrong:
 
-- the cached prefix is everything up to and including the last ``cache_control``
-  block, in the order the API hashes it: tools, then system, then messages;
-- changing the tools invalidates everything; changing ``tool_choice`` invalidates the
-  message part (so a breakpoint in the messages keys on the tool choice too);
-- a prefix shorter than the model's minimum is not cached (``min_cacheable_tokens``);
+- a request is a sequence of blocks in the order the API hashes it: tools, then system,
+  then messages; a cache entry is the prefix ending at a block, and only blocks marked
+  ``cache_control`` (at most four, see ``_validate``) are *written*;
+- a lookup walks back from each mark over up to ``LOOKBACK_BLOCKS`` block boundaries
+  and reads the longest prefix that an earlier request wrote (so a request can extend
+  what another request with fewer blocks cached); what lies between that hit and the
+  last mark is written, the rest is ordinary input;
+- changing the tools invalidates everything; changing ``tool_choice`` invalidates only
+  prefixes that end in the messages (their key includes the tool choice);
+- a prefix shorter than the model's minimum is not written (``min_cacheable_tokens``);
 - an entry is usable only once the response that wrote it has started, so calls fired
   in parallel before the first one answers all pay for a cache write;
 - reads refresh the entry's five-minute lifetime.
@@ -28,6 +33,8 @@ from typing import Any
 from ._wire import Usage
 
 JSON = dict[str, Any]
+LOOKBACK_BLOCKS = 20
+"""Block boundaries a mark checks for an earlier entry, its own included."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -83,28 +90,35 @@ def _segments(body: JSON) -> list[_Segment]:
 
 @dataclass(frozen=True)
 class PromptSplit:
-    """A request's input, split at its last cache breakpoint."""
+    """A request's input as the cache sees it, block by block."""
 
-    prefix_tokens: int
-    rest_tokens: int
-    key: str | None
-    """Identifies the prefix; None when the request marks no breakpoint."""
+    keys: tuple[str, ...]
+    """``keys[i]`` identifies the prefix ending at block ``i``."""
+    ends: tuple[int, ...]
+    """``ends[i]``: the tokens of the prefix ending at block ``i``."""
+    marks: tuple[int, ...]
+    """The blocks marked ``cache_control``, in order."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.ends[-1] if self.ends else 0
 
 
 def split_prompt(body: JSON) -> PromptSplit:
     segments = _segments(body)
-    marks = [i for i, s in enumerate(segments) if s.breakpoint]
-    total = sum(estimate_tokens(s.text) for s in segments)
-    if not marks:
-        return PromptSplit(0, total, None)
-    prefix = segments[: marks[-1] + 1]
     digest = hashlib.sha256(str(body.get("model")).encode())
-    for segment in prefix:
+    choice = json.dumps(body.get("tool_choice"), sort_keys=True).encode()
+    keys: list[str] = []
+    ends: list[int] = []
+    for segment in segments:
         digest.update(b"\x00" + segment.text.encode())
-    if prefix[-1].in_messages:
-        digest.update(json.dumps(body.get("tool_choice"), sort_keys=True).encode())
-    prefix_tokens = sum(estimate_tokens(s.text) for s in prefix)
-    return PromptSplit(prefix_tokens, total - prefix_tokens, digest.hexdigest())
+        key = digest.copy()
+        if segment.in_messages:
+            key.update(b"\x01" + choice)
+        keys.append(key.hexdigest())
+        ends.append((ends[-1] if ends else 0) + estimate_tokens(segment.text))
+    marks = tuple(i for i, s in enumerate(segments) if s.breakpoint)
+    return PromptSplit(tuple(keys), tuple(ends), marks)
 
 
 class PromptCache:
@@ -122,25 +136,48 @@ class PromptCache:
         self._clock = clock
         self._expiry: dict[str, float] = {}
 
+    def _live(self, key: str, now: float) -> bool:
+        return self._expiry.get(key, -math.inf) > now
+
+    def _hit(self, split: PromptSplit, now: float) -> int | None:
+        """The last block of the longest live prefix a mark's lookback reaches."""
+        hits = [
+            i
+            for mark in split.marks
+            for i in range(mark, max(-1, mark - LOOKBACK_BLOCKS), -1)
+            if self._live(split.keys[i], now)
+        ]
+        return max(hits, default=None)
+
     def usage_for(self, split: PromptSplit, output_tokens: int) -> Usage:
-        """The usage the API would report: the prefix is a read on a live entry, a write
-        otherwise (too-short prefixes are neither)."""
-        if split.key is None or split.prefix_tokens < self._min_tokens:
-            return Usage(split.prefix_tokens + split.rest_tokens, output_tokens)
+        """The usage the API would report: the longest cached prefix is read (and its entry
+        refreshed), the rest up to the last mark written if long enough, the rest is input."""
         now = self._clock()
-        if self._expiry.get(split.key, -math.inf) > now:
-            self._expiry[split.key] = now + self._ttl_s
-            return Usage(
-                split.rest_tokens, output_tokens, cache_read_input_tokens=split.prefix_tokens
-            )
+        hit = self._hit(split, now)
+        read = 0
+        if hit is not None:
+            self._expiry[split.keys[hit]] = now + self._ttl_s
+            read = split.ends[hit]
+        written = 0
+        if split.marks and split.ends[split.marks[-1]] >= self._min_tokens:
+            written = max(0, split.ends[split.marks[-1]] - read)
         return Usage(
-            split.rest_tokens, output_tokens, cache_creation_input_tokens=split.prefix_tokens
+            split.total_tokens - read - written,
+            output_tokens,
+            cache_creation_input_tokens=written,
+            cache_read_input_tokens=read,
         )
 
     def store(self, split: PromptSplit) -> None:
-        """Make the prefix readable: called when the writing response starts."""
-        if split.key is not None and split.prefix_tokens >= self._min_tokens:
-            self._expiry[split.key] = self._clock() + self._ttl_s
+        """Make the marked prefixes readable: called when the writing response starts."""
+        for mark in split.marks:
+            if split.ends[mark] >= self._min_tokens:
+                self._expiry[split.keys[mark]] = self._clock() + self._ttl_s
+
+    def cached(self, split: PromptSplit) -> list[int]:
+        """The blocks at which a live entry ends (for tests)."""
+        now = self._clock()
+        return [i for i, key in enumerate(split.keys) if self._live(key, now)]
 
 
 @dataclass(frozen=True)

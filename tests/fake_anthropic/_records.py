@@ -85,6 +85,19 @@ class RecordedRequest:
         return forced_tool(self.body)
 
     @property
+    def declared_tools(self) -> list[str]:
+        """The names of the tools the request declares, in order."""
+        return [str(t.get("name")) for t in self.body.get("tools") or []]
+
+    @property
+    def system_blocks(self) -> list[JSON]:
+        """The system prompt's blocks (a string becomes one block)."""
+        system = self.body.get("system")
+        if system is None:
+            return []
+        return [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+
+    @property
     def last_user_text(self) -> str:
         return last_user_text(self.body)
 

@@ -215,6 +215,14 @@ def add_meta_routes(router: Router, ws_url: Callable[[], str]) -> None:
         data.update({"verified": True, "mfa_enabled": False, "locale": "en-US"})
         return ok(data)
 
+    @router.add("GET", "/guilds/{guild_id}/members/{user_id}")
+    async def guild_member(ctx: Ctx) -> Reply:
+        guild = ctx.state.guild(ctx.int_param("guild_id") or 0)
+        member = guild.members.get(ctx.int_param("user_id") or 0) if guild else None
+        if guild is None or member is None:
+            return error(404, "Unknown Member", 10007)
+        return ok(member.to_json())
+
     @router.add("GET", "/oauth2/applications/@me")
     async def application_info(ctx: Ctx) -> Reply:
         return ok(application_json(ctx.state))
