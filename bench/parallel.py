@@ -28,10 +28,10 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scriptgen.generator import ScriptGenerator  # noqa: E402
-from scriptgen.models import CallUsage, EpisodeRequest, Script  # noqa: E402
-from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest  # noqa: E402
-from scriptgen.providers.demo import DemoProvider  # noqa: E402
+from scriptgen.generator import ScriptGenerator
+from scriptgen.models import CallUsage, EpisodeRequest, Script
+from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
+from scriptgen.providers.demo import DemoProvider
 
 REPORT_LATENCIES: dict[StepKind, float] = {
     "outline": 0.0,
@@ -106,15 +106,20 @@ async def measure(
     return rows
 
 
-def print_table(title: str, results: dict[int, list[tuple[int, float, float]]],
-                orchestration: dict[tuple[int, int], float] | None) -> None:
+def print_table(
+    title: str,
+    results: dict[int, list[tuple[int, float, float]]],
+    orchestration: dict[tuple[int, int], float] | None,
+) -> None:
     print(f"\n{title}")
     head = f"{'scenes':>6} {'parallel':>8} {'wall s':>8} {'speed-up':>9} {'wall/crit':>10}"
     print(head + (f" {'orch ms/call':>13}" if orchestration else ""))
     for scenes, rows in results.items():
         sequential = rows[0][1]
         for parallel, wall, ratio in rows:
-            line = f"{scenes:>6} {parallel:>8} {wall:>8.3f} {sequential / wall:>8.2f}x {ratio:>10.2f}"
+            line = (
+                f"{scenes:>6} {parallel:>8} {wall:>8.3f} {sequential / wall:>8.2f}x {ratio:>10.2f}"
+            )
             if orchestration:
                 line += f" {orchestration[(scenes, parallel)] * 1000:>13.3f}"
             print(line)
@@ -135,13 +140,15 @@ async def main(quick: bool) -> None:
             orchestration[(scenes, parallel)] = await orchestration_cost(
                 scenes, parallel, 5 if quick else 20
             )
-    print_table("Demo provider (report latencies: dialogue 200 ms, directions 100 ms)",
-                demo, orchestration)
+    print_table(
+        "Demo provider (report latencies: dialogue 200 ms, directions 100 ms)", demo, orchestration
+    )
     from bench._sdk import sdk_results
 
     sdk = await sdk_results(scene_counts, measure, REPORT_LATENCIES)
-    print_table("Real Anthropic SDK over loopback against the fake Messages API, same latencies",
-                sdk, None)
+    print_table(
+        "Real Anthropic SDK over loopback against the fake Messages API, same latencies", sdk, None
+    )
 
 
 if __name__ == "__main__":

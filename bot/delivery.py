@@ -83,14 +83,28 @@ def headline(record: EpisodeRecord, script: Script) -> str:
 async def deliver(
     channel: discord.PartialMessageable, record: EpisodeRecord, script: Script, limit: int
 ) -> discord.Message:
-    """Post the script; the nonce makes a repeated post return the first message."""
-    files = await attachments(script, "fountain", limit)
-    return await channel.send(
-        content=headline(record, script),
-        files=[f.file() for f in files],
-        view=view_with(PdfButton(record.public_id)),
-        nonce=f"sr-{record.public_id}",
-    )
+    """Post the script; the nonce makes a repeated post return the first message.
+
+    The upload limit counts all the files of one message, so parts that do not fit together
+    follow in further messages; the first one (returned) carries the headline and buttons.
+    """
+    batches: list[list[Attachment]] = [[]]
+    for part in await attachments(script, "fountain", limit):
+        batch = batches[-1]
+        if batch and (sum(len(a.data) for a in batch) + len(part.data) > limit or len(batch) == 10):
+            batches.append(batch := [])
+        batch.append(part)
+    first: discord.Message | None = None
+    for n, batch in enumerate(batches):
+        message = await channel.send(
+            content=headline(record, script) if n == 0 else f"(part {n + 1}) `{record.public_id}`",
+            files=[a.file() for a in batch],
+            view=view_with(PdfButton(record.public_id)) if n == 0 else discord.utils.MISSING,
+            nonce=f"sr-{record.public_id}" + (f"-{n}" if n else ""),
+        )
+        first = first or message
+    assert first is not None
+    return first
 
 
 async def find_delivery(

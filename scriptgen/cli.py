@@ -35,7 +35,9 @@ def _scene_count(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"--scenes takes a whole number, not {text!r}") from None
     if not 1 <= value <= MAX_SCENES:
-        raise argparse.ArgumentTypeError(f"--scenes must be between 1 and {MAX_SCENES}, not {value}")
+        raise argparse.ArgumentTypeError(
+            f"--scenes must be between 1 and {MAX_SCENES}, not {value}"
+        )
     return value
 
 
@@ -125,7 +127,7 @@ async def _write(
         return 1
     data = await render(script, fmt)
     try:
-        out.write_bytes(data)
+        await asyncio.to_thread(out.write_bytes, data)
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror}")
         return 1

@@ -24,10 +24,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def scriptgen(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def scriptgen(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scriptgen", *args],
-        cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -48,8 +54,20 @@ def test_other_formats_and_out_path(tmp_path: Path, fmt: str, magic: bytes) -> N
     """--format and --out choose what is written and where."""
     out = tmp_path / "drafts" / f"pilot.{fmt}"
     out.parent.mkdir()
-    done = scriptgen("A goat joins the board", "--scenes", "1", "--provider", "demo",
-                     "--format", fmt, "--out", str(out), "--seed", "7", cwd=tmp_path)
+    done = scriptgen(
+        "A goat joins the board",
+        "--scenes",
+        "1",
+        "--provider",
+        "demo",
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+        "--seed",
+        "7",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert out.read_bytes().startswith(magic)
 
@@ -67,7 +85,9 @@ def test_other_formats_and_out_path(tmp_path: Path, fmt: str, magic: bytes) -> N
     ],
     ids=["empty", "blank", "huge", "zero-scenes", "fifty-scenes", "zero-parallel", "no-key"],
 )
-def test_bad_options_get_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+def test_bad_options_get_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
     """Bad input is one clear line on stderr and exit code 2, never a traceback."""
     done = scriptgen(*args, cwd=tmp_path)
     assert done.returncode == 2
@@ -82,9 +102,20 @@ async def test_anthropic_provider_through_the_real_sdk(tmp_path: Path) -> None:
     async with FakeAnthropic(responder=EpisodeResponder(seed=3)) as fake:
         env = clean_env(ANTHROPIC_API_KEY="test-key", ANTHROPIC_BASE_URL=fake.base_url)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scriptgen", PREMISE, "--scenes", "2", "--provider", "anthropic",
-            "--model", "claude-sonnet-5-5", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "scriptgen",
+            PREMISE,
+            "--scenes",
+            "2",
+            "--provider",
+            "anthropic",
+            "--model",
+            "claude-sonnet-5-5",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, stderr.decode()

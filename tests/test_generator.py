@@ -19,8 +19,9 @@ REPORT_LATENCIES = {"dialogue": 0.2, "directions": 0.1}
 
 
 def request(scenes: int = 3) -> EpisodeRequest:
-    return EpisodeRequest(premise="A barista discovers the espresso machine is haunted",
-                          scene_count=scenes)
+    return EpisodeRequest(
+        premise="A barista discovers the espresso machine is haunted", scene_count=scenes
+    )
 
 
 async def timed(generator: ScriptGenerator, scenes: int = 3) -> float:
@@ -90,7 +91,8 @@ async def test_async_callback_and_failing_callback_do_not_stop_the_episode(
 async def test_error_handling_in_parallel_execution() -> None:
     """A failing scene raises one error naming it, cancels its siblings, leaves no task."""
     provider = ScriptedProvider(
-        {"dialogue": 0.05, "directions": 5.0}, failures={"scene:2:dialogue": Boom("model fell over")}
+        {"dialogue": 0.05, "directions": 5.0},
+        failures={"scene:2:dialogue": Boom("model fell over")},
     )
     before = asyncio.all_tasks()
     with pytest.raises(StepFailedError) as caught:
@@ -127,11 +129,17 @@ async def test_script_is_complete_and_edits_are_applied() -> None:
         assert {"dialogue", "action", "transition"} <= kinds
     for edit in script.comedy.edits:
         element = script.scenes[edit.scene - 1].elements[edit.line - 1]
-        if not any(e.scene == edit.scene and e.line == edit.line for r in script.refinements
-                   for e in r.edits):
+        if not any(
+            e.scene == edit.scene and e.line == edit.line
+            for r in script.refinements
+            for e in r.edits
+        ):
             assert isinstance(element, Dialogue) and element.line == edit.new_text
     refined = [u.step for u in script.usage if u.step.startswith("refine:")]
-    steps = ["outline", *(f"scene:{n}:{k}" for n in range(1, 5) for k in ("dialogue", "directions"))]
+    steps = [
+        "outline",
+        *(f"scene:{n}:{k}" for n in range(1, 5) for k in ("dialogue", "directions")),
+    ]
     assert sorted(u.step for u in script.usage) == sorted([*steps, "comedy", *refined])
     assert script.totals.calls == len(script.usage)
 
@@ -163,7 +171,8 @@ async def test_limiter_bounds_calls_across_episodes() -> None:
     limiter = FairLimiter(2)
     provider = ScriptedProvider({"dialogue": 0.02, "directions": 0.01})
     generator = ScriptGenerator(provider, 3, limiter=limiter)
-    await asyncio.gather(*(generator.generate_full_script(request(3), tenant=f"g{i}")
-                           for i in range(3)))
+    await asyncio.gather(
+        *(generator.generate_full_script(request(3), tenant=f"g{i}") for i in range(3))
+    )
     assert limiter.peak == 2
     assert limiter.in_flight == 0

@@ -44,7 +44,10 @@ BEATS = [
     ("{a} discovers {thing} and tells exactly the wrong person: {b}.", "dramatic irony"),
     ("{b} insists {thing} is fine; {a} has evidence to the contrary.", "denial under pressure"),
     ("{a} and {b} make a plan to deal with {thing}. The plan has one flaw: all of it.", "hubris"),
-    ("A misunderstanding: {b} thinks {a} is talking about something else entirely.", "misdirection"),
+    (
+        "A misunderstanding: {b} thinks {a} is talking about something else entirely.",
+        "misdirection",
+    ),
     ("{a} tries to act normal around {thing} and fails spectacularly.", "physical comedy"),
     ("{b} turns {thing} into a business opportunity nobody asked for.", "escalation"),
     ("Everything goes wrong at once; {a} finally says the quiet part out loud.", "climax"),
@@ -98,9 +101,58 @@ TAGS = [
     " Don't look at me like that, I can feel it.",
 ]
 STOPWORDS = frozenset(
-    "a an the and or but of to in on at by for with from into about is are was were be been "
-    "being discovers discover finds find learns learn realizes realize has have that this their "
-    "his her its who what when where why how after before during while".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "about",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "discovers",
+        "discover",
+        "finds",
+        "find",
+        "learns",
+        "learn",
+        "realizes",
+        "realize",
+        "has",
+        "have",
+        "that",
+        "this",
+        "their",
+        "his",
+        "her",
+        "its",
+        "who",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "after",
+        "before",
+        "during",
+        "while",
+    ]
 )
 
 
@@ -161,7 +213,8 @@ def outline(seed: int, facts: StepFacts, key: str) -> Outline:
 
 
 def dialogue(seed: int, facts: StepFacts, key: str) -> SceneDialogue:
-    assert facts.outline is not None and facts.scene_index is not None
+    assert facts.outline is not None
+    assert facts.scene_index is not None
     rng = _rng(seed, facts, key)
     scene = facts.outline.scenes[facts.scene_index]
     a, b = (scene.characters + scene.characters)[:2]
@@ -178,7 +231,8 @@ def dialogue(seed: int, facts: StepFacts, key: str) -> SceneDialogue:
 
 
 def directions(seed: int, facts: StepFacts, key: str) -> StageDirections:
-    assert facts.outline is not None and facts.scene_index is not None
+    assert facts.outline is not None
+    assert facts.scene_index is not None
     assert facts.dialogue is not None
     rng = _rng(seed, facts, key)
     scene = facts.outline.scenes[facts.scene_index]
@@ -209,9 +263,7 @@ def comedy(seed: int, facts: StepFacts, key: str, only_scene: int | None = None)
     for number, scene in enumerate(facts.scenes, 1):
         if only_scene is not None and number != only_scene + 1:
             continue
-        lines = [
-            (n, el) for n, el in enumerate(scene.elements, 1) if isinstance(el, Dialogue)
-        ]
+        lines = [(n, el) for n, el in enumerate(scene.elements, 1) if isinstance(el, Dialogue)]
         picked = rng.sample(lines, min(4, len(lines)))
         low, high = (6, 9) if only_scene is not None else (3, 9)
         for n, el in sorted(picked, key=lambda p: p[0]):

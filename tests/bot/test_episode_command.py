@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 from screenplain.parsers import fountain
 from screenplain.types import Dialog
 
-from tests.bot.conftest import (
+from tests.bot.harness import (
     EDIT_ORIGINAL,
     RoomFactory,
     delivered,
@@ -54,7 +55,7 @@ async def test_status_edits_are_spaced_and_end_in_the_final_state(make_room: Roo
     final = await inter.wait_for_original_edit(lambda m: "3 scenes" in description(m), 10)
     edits = [r.timestamp for r in room.fake.requests.filter("PATCH", EDIT_ORIGINAL)]
     assert len(edits) >= 3
-    gaps = [b - a for a, b in zip(edits, edits[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(edits)]
     assert min(gaps) >= 1.45, gaps
     assert final.revisions[-1].embeds[0]["title"] == final.embeds[0]["title"]
     assert room.fake.invalid_request_count == 0
