@@ -54,7 +54,8 @@ class FakeAnthropic:
 
     Scripted replies (``enqueue_*``) are used first, in order, each by the first
     request it matches (``match``: a tool name or a predicate); otherwise
-    ``responder`` makes the forced tool's input from the request. ``ttft`` and
+    ``responder`` makes the forced tool's input from the request. ``ttft`` (or
+    ``ttft_by_tool[forced tool]``) and
     ``per_chunk`` (seconds) emulate model latency; ``chunk_chars`` is the size of a
     streamed delta. ``min_cacheable_tokens`` is the model's minimum cacheable prefix
     (0 caches anything). ``api_key``, when set, is the only key accepted.
@@ -66,6 +67,7 @@ class FakeAnthropic:
         responder: Responder | None = None,
         seed: int = 0,
         ttft: float = 0.0,
+        ttft_by_tool: Mapping[str, float] | None = None,
         per_chunk: float = 0.0,
         chunk_chars: int = 48,
         rate_limits: RateLimits | None = None,
@@ -75,6 +77,7 @@ class FakeAnthropic:
     ) -> None:
         self.responder: Responder = responder or SchemaResponder(seed)
         self.ttft = ttft
+        self.ttft_by_tool = dict(ttft_by_tool or {})
         self.per_chunk = per_chunk
         self.chunk_chars = chunk_chars
         self.api_key = api_key
@@ -292,7 +295,7 @@ class FakeAnthropic:
         if body.get("stream"):
             return await self._stream(request, record, reply, fault, split)
         chunks = max(1, -(-len(reply.payload) // self.chunk_chars))
-        await asyncio.sleep(self.ttft + self.per_chunk * chunks)
+        await asyncio.sleep(self._ttft(record) + self.per_chunk * chunks)
         self.cache.store(split)
         if fault is not None:
             status = 529 if fault.error_type == "overloaded_error" else 500
@@ -336,6 +339,9 @@ class FakeAnthropic:
             model=str(body["model"]),
         ), split
 
+    def _ttft(self, record: RecordedRequest) -> float:
+        return self.ttft_by_tool.get(record.tool_name or "", self.ttft)
+
     async def _stream(
         self,
         request: web.Request,
@@ -351,8 +357,8 @@ class FakeAnthropic:
             opening = reply.opening(new_id("msg"))
             await response.write(sse(*opening[0]))
             self.cache.store(split)  # the cache entry exists once the answer has started
-            if self.ttft:
-                await asyncio.sleep(self.ttft)
+            if ttft := self._ttft(record):
+                await asyncio.sleep(ttft)
             for event in opening[1:]:
                 await response.write(sse(*event))
             for n, event in enumerate(reply.deltas(self.chunk_chars)):

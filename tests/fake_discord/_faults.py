@@ -86,11 +86,31 @@ class _Bucket:
 
 
 @dataclass
+class _Stall:
+    matches: Callable[[RecordedRequest], bool]
+    times: int
+    seconds: float
+
+
+@dataclass
 class FaultInjector:
     """Decides, before a handler runs, whether a request is refused."""
 
     one_shots: list[_OneShot] = field(default_factory=list)
     buckets: list[_Bucket] = field(default_factory=list)
+    stalls: list[_Stall] = field(default_factory=list)
+
+    def add_stall(self, matcher: RequestMatcher, times: int, seconds: float) -> None:
+        """The next ``times`` matching requests are handled, then answered ``seconds`` late."""
+        self.stalls.append(_Stall(compile_matcher(matcher), times, seconds))
+
+    def stall_for(self, request: RecordedRequest) -> float:
+        """How long to hold the answer of a request already handled."""
+        for stall in self.stalls:
+            if stall.times > 0 and stall.matches(request):
+                stall.times -= 1
+                return stall.seconds
+        return 0.0
 
     def add_rate_limit(
         self, matcher: RequestMatcher, times: int, retry_after: float, global_: bool

@@ -8,6 +8,7 @@ Every request is journaled before anything can refuse it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -166,6 +167,8 @@ class RestApp:
         if refusal is not None:
             return refusal
         reply = await route.handler(Ctx(rec, self.state))
+        if stall := self.state.faults.stall_for(rec):
+            await asyncio.sleep(stall)
         for key, value in extra_headers.items():
             reply.headers.setdefault(key, value)
         return reply

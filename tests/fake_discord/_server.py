@@ -386,6 +386,11 @@ class FakeDiscord:
         )
         self.state.faults.add_failure(match, times, status, text, code)
 
+    def stall(self, match: RequestMatcher, *, seconds: float, times: int = 1) -> None:
+        """Handles the next ``times`` matching requests (a message is created...) but holds
+        the answer ``seconds``: the moment a client can die between "done" and "told"."""
+        self.state.faults.add_stall(match, times, seconds)
+
     def emulate_bucket(
         self,
         match: RequestMatcher,
