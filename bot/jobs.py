@@ -121,16 +121,41 @@ class EpisodeJobs:
         return job
 
     async def resume_all(self) -> None:
-        """At start-up: post what finished unposted, resume what was being written."""
+        """At start-up: post what finished unposted, show how finished episodes ended where
+        the process died before saying so, and resume what was being written."""
         for record in await self.episodes.list_undelivered():
             assert record.script is not None
             try:
                 await self._deliver_once(record, record.script, DEFAULT_UPLOAD_LIMIT, look=True)
             except (TooLarge, discord.HTTPException) as exc:
                 log.warning("could not post %s after a restart: %s", record.public_id, exc)
+        for record in await self.episodes.list_status_stale():
+            await self._show_ending(record)
         for record in await self.episodes.list_unfinished():
             if record.public_id not in self.running:
                 await self.resume(record)
+
+    async def _show_ending(self, record: EpisodeRecord) -> None:
+        job = self._job(record)
+        job.outcome = {"done": Outcome.DONE, "cancelled": Outcome.CANCELLED}.get(
+            record.status, Outcome.FAILED
+        )
+        job.script = record.script
+        if record.delivered_message_id is not None:
+            posted = self._channel(record).get_partial_message(record.delivered_message_id)
+            job.detail = f"📜 Script posted: {posted.jump_url}"
+        elif record.status == "cancelled":
+            job.detail = f"Cancelled by {record.cancelled_by}."
+        else:
+            job.detail = record.error
+        if record.status_message_id is not None:
+            status = job.status()
+            message = self._channel(record, record.status_channel_id).get_partial_message(
+                record.status_message_id
+            )
+            with contextlib.suppress(discord.HTTPException):  # deleted, or no access: let go
+                await message.edit(content=None, embed=status.embed, view=None)
+        await self.episodes.mark_status_shown(record.id)
 
     async def resume(self, record: EpisodeRecord) -> Job:
         done = await SqliteCheckpoints(self.db, record.id).load()
@@ -138,7 +163,7 @@ class EpisodeJobs:
             n for n in range(1, record.request.scene_count + 1) if f"scene:{n}:directions" in done
         )
         job = self._job(record)
-        job.detail = f"Resumed after a restart: {_written(scenes)}."
+        job.detail = f"Resumed after a restart: {_kept(len(done), scenes)}."
         channel = self._channel(record)
         status = job.status()
         message = await channel.send(embed=status.embed, view=status.view or discord.utils.MISSING)
@@ -235,6 +260,8 @@ class EpisodeJobs:
         finally:
             self.running.pop(record.public_id, None)
             await reporter.finish()
+            if job.outcome in (Outcome.DONE, Outcome.FAILED, Outcome.CANCELLED):
+                await self.episodes.mark_status_shown(record.id)
 
     async def _complete(self, job: Job, script: Script) -> None:
         record = job.record
@@ -294,11 +321,15 @@ class EpisodeJobs:
         await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)
 
 
-def _written(scenes: list[int]) -> str:
+def _kept(steps: int, scenes: list[int]) -> str:
+    """What a resumed episode did not have to write again, in words."""
+    if not steps:
+        return "nothing had been written yet, starting from the outline"
+    kept = f"{steps} finished step{'s' if steps != 1 else ''} kept"
     if not scenes:
-        return "nothing finished is written again"
+        return kept
     if len(scenes) == 1:
-        return f"scene {scenes[0]} was already written"
+        return f"{kept}, scene {scenes[0]} was already written"
     if scenes == list(range(scenes[0], scenes[-1] + 1)):
-        return f"scenes {scenes[0]}-{scenes[-1]} were already written"
-    return f"scenes {', '.join(map(str, scenes))} were already written"
+        return f"{kept}, scenes {scenes[0]}-{scenes[-1]} were already written"
+    return f"{kept}, scenes {', '.join(map(str, scenes))} were already written"

@@ -279,6 +279,26 @@ class EpisodeStore:
             where="status = 'done' AND delivered_message_id IS NULL",
         )
 
+    async def list_status_stale(
+        self, guild_ids: Collection[int] | None = None
+    ) -> list[EpisodeRecord]:
+        """Finished episodes whose status message may not show how they ended (the process
+        stopped in between): their final status is shown at start-up."""
+        return await self._many(
+            *_in_guilds(
+                "SELECT * FROM episodes WHERE status IN ('done', 'failed', 'cancelled')"
+                " AND status_shown IS NOT status",
+                guild_ids,
+            )
+        )
+
+    async def mark_status_shown(self, episode_id: int) -> bool:
+        """The status message now shows the episode's final state."""
+        async with self._db.transaction() as tx:
+            return await tx.execute(
+                "UPDATE episodes SET status_shown = status WHERE id = ?", (episode_id,)
+            ) > 0
+
     async def requeue(self, episode_id: int) -> bool:
         """failed → running, to retry; the checkpoints already saved are reused."""
         return await self._transition(

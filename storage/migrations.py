@@ -198,3 +198,21 @@ async def m001_initial(tx: Transaction) -> None:
     )
     await tx.execute("CREATE INDEX usage_episode ON usage (episode_id)")
     await tx.execute("CREATE INDEX steps_usage ON steps (usage_id)")
+
+
+@migration
+async def m002_status_shown(tx: Transaction) -> None:
+    """``status_shown``: the outcome the status message last displayed.
+
+    A process can die between an episode ending and its status message being edited to say
+    so; at start-up, finished episodes whose ``status_shown`` lags their ``status`` get their
+    final status shown. Episodes that ended before this migration are taken as shown.
+    """
+    await tx.execute("ALTER TABLE episodes ADD COLUMN status_shown TEXT")
+    await tx.execute(
+        "UPDATE episodes SET status_shown = status WHERE status IN ('done', 'failed', 'cancelled')"
+    )
+    await tx.execute(
+        "CREATE INDEX episodes_status_stale ON episodes (id)"
+        " WHERE status IN ('done', 'failed', 'cancelled') AND status_shown IS NOT status"
+    )

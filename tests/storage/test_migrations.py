@@ -30,6 +30,7 @@ async def test_empty_file_gets_every_index(db: Database) -> None:
         "episodes_unfinished",
         "episodes_author_unfinished",
         "episodes_undelivered",
+        "episodes_status_stale",
         "usage_episode",
         "steps_usage",
     }
