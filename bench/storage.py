@@ -28,6 +28,9 @@ benchmarks replay those saves through ``SqliteCheckpoints``.
    on every commit). Two what-ifs, built in this file on plain sqlite3 with the same SQL and
    pragmas, show what the fixes would give: each save as ONE call on one worker thread with
    checkpoints on a background connection; and that plus group commit.
+   A noise floor (how late the event loop wakes from a 1 ms sleep, and one no-op round trip to a
+   worker thread), taken before and after, tells what the machine itself adds: on a shared
+   2-CPU machine the tail latencies of every row move with the other processes' load.
 2. Resume: 100 unfinished episodes with some of their steps saved (plus finished history); time
    ``Database.open``, ``EpisodeStore.list_unfinished()`` and ``SqliteCheckpoints.load()`` of
    each, one after another as ``bot.jobs.Jobs.resume_all`` does.
