@@ -58,11 +58,21 @@ class StatusCard:
 
 
 def plain(text: str, limit: int) -> str:
-    """Model or user text made safe to show in Markdown, cut to ``limit`` characters."""
+    """Model or user text made safe to show in Markdown, at most ``limit`` characters once
+    escaped (escapes are never cut in half)."""
     text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return discord.utils.escape_markdown(text)
+    escaped = discord.utils.escape_markdown(text)
+    if len(escaped) <= limit:
+        return escaped
+    pieces: list[str] = []
+    size = 0
+    for char in text:
+        piece = discord.utils.escape_markdown(char)
+        if size + len(piece) > limit - 1:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces).rstrip() + "…"
 
 
 def duration(seconds: float) -> str:
@@ -119,7 +129,12 @@ def _scene_lines(p: EpisodeProgress) -> str:
         lines.append(f"{_SCENE_ICON[scene.state]} {scene.number}. {heading}{state}")
     if p.stage in (Stage.COMEDY, Stage.REFINEMENT):
         lines.append(f"🥁 {p.stage.value}")
-    return "\n".join(lines)[:1024]
+    kept: list[str] = []
+    for line in lines:  # whole lines only: a field value holds 1,024 characters
+        if sum(len(k) + 1 for k in kept) + len(line) > 1024:
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _summary(script: Script) -> list[str]:

@@ -101,12 +101,6 @@ async def test_cues_come_from_the_bible_when_it_has_characters() -> None:
     assert {c for s in script.outline.scenes for c in s.characters} <= {"ROSA", "THEO", "MR. KIM"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="demo_writer.outline draws two characters per scene with rng.sample(cast, 2): a "
-    "one-character bible raises 'Sample larger than population' out of generate_full_script",
-)
 async def test_a_one_character_bible_still_gets_an_episode() -> None:
     """A show with a single character is written, every line spoken by that character."""
     bible = SeriesBible(characters=[Character(name="Solo")])

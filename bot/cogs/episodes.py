@@ -14,6 +14,7 @@ from bot.delivery import TooLarge, attachments
 from bot.premise import has_words, plain_premise
 from bot.status import plain
 from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest
+from scriptgen.pricing import estimate_cost
 from storage import EpisodeLimitReached, EpisodeRecord, normalize_public_id
 
 if TYPE_CHECKING:
@@ -206,8 +207,14 @@ async def _refuse_after_defer(interaction: discord.Interaction, message: str) ->
 
 def _line(record: EpisodeRecord) -> str:
     date = discord.utils.format_dt(record.created_at, "d")
-    return (
+    line = (
         f"{_STATUS_ICON.get(record.status, '')} `{record.public_id}` "
         f"**{plain(record.display_title, 60)}** · {plain(record.author_name, 32)} · {date} · "
         f"{record.status}"
     )
+    if record.totals is not None and record.totals.calls:
+        tokens = record.totals.input_tokens + record.totals.output_tokens
+        tokens += record.totals.cache_read_tokens + record.totals.cache_write_tokens
+        cost = estimate_cost(record.model, record.totals)
+        line += f" · {tokens / 1000:.1f}k tokens" + (f" · ${cost:.3f}" if cost else "")
+    return line

@@ -193,13 +193,13 @@ def outline(seed: int, facts: StepFacts, key: str) -> Outline:
         prefix, place = places[i % len(places)]
         time = "DAY" if i == 0 else rng.choice(TIMES)
         beat_text, goal = BEATS[round(i * (len(BEATS) - 1) / max(n - 1, 1))]
-        a, b = rng.sample(cast, 2)
+        a, b = rng.sample(cast, 2) if len(cast) > 1 else cast * 2
         scenes.append(
             SceneOutline(
                 heading=f"{prefix} {place} - {time}",
                 location=place.title(),
                 time=time,
-                characters=[a, b],
+                characters=list(dict.fromkeys([a, b])),
                 beat=beat_text.format(a=a.title(), b=b.title(), thing=thing),
                 comic_goal=f"Play the {goal}.",
             )

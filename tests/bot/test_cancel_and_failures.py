@@ -134,3 +134,28 @@ async def test_status_moves_to_a_channel_message_before_the_token_dies(
     [record] = await room.bot.episodes.list_recent(room.guild.id)
     assert record.status_message_id == status_id
     assert room.fake.requests.filter(status=401) == []
+
+
+async def test_a_resumed_episode_can_still_be_cancelled(make_room: RoomFactory) -> None:
+    """After a graceful restart the episode resumes in a new status message whose Cancel works."""
+    slow = ScriptedProvider({"dialogue": 30.0})
+    room = await make_room(slow, shutdown_grace=0.1)
+    inter = await start_episode(room)
+    await inter.wait_for_original_edit(lambda m: bool(m.components), 10)
+    await room.bot.close()
+    paused = await inter.wait_for_original_edit(lambda m: "Paused" in description(m), 5)
+    assert paused.custom_ids() == []
+    resumed = await make_room(ScriptedProvider({"dialogue": 30.0}))
+    post = await room.fake.wait_for(
+        lambda r: r.route == POST_MESSAGE and "Resumed after a restart" in str(r.payload), 10
+    )
+    status = room.fake.message(int(post.response["id"]))
+    assert status is not None
+    click = await room.fake.click_button(status, cancel_id(status), room.author)
+    assert (await click.wait_for_callback(timeout=3)).type == 6
+    await room.fake.wait_for(
+        lambda r: r.message_id == status.id and "Cancelled by ada" in str(r.payload), 5
+    )
+    [record] = await resumed.bot.episodes.list_recent(room.guild.id)
+    assert record.status == "cancelled"
+    assert "outline" not in {r.key for r in resumed.provider.history}  # type: ignore[attr-defined]

@@ -8,9 +8,10 @@ from pypdf import PdfReader
 from screenplain.parsers import fountain
 from screenplain.types import Slug
 
+from scriptgen.errors import InvalidOutputError
 from tests.bot.harness import POST_MESSAGE, Room, RoomFactory, delivered, description, start_episode
 from tests.fake_discord import FakeMessage
-from tests.scripted_provider import Boom, ScriptedProvider
+from tests.scripted_provider import ScriptedProvider
 
 EPHEMERAL = 1 << 6
 
@@ -109,7 +110,8 @@ async def test_script_over_the_upload_limit_is_split_into_parts(make_room: RoomF
 
 async def test_retry_resumes_a_failed_episode_without_rewriting(make_room: RoomFactory) -> None:
     """/episode-retry by the author re-asks only the steps that had not finished."""
-    provider = ScriptedProvider(failures={"scene:2:directions": Boom("bad tool input")})
+    invalid = InvalidOutputError("scene:2:directions: the answer did not validate twice")
+    provider = ScriptedProvider(failures={"scene:2:directions": invalid})
     room = await make_room(provider)
     inter = await start_episode(room)
     await inter.wait_for_original_edit(lambda m: "Failed" in description(m), 10)
