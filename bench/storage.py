@@ -232,7 +232,6 @@ def ms(seconds: float) -> str:
 
 # -- scenario 1: checkpoint writes -----------------------------------------------------------------
 
-Pause = Callable[[random.Random], float]
 Saver = Callable[[int, Save], Awaitable[None]]
 
 

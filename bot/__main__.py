@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import Any
 
+import aiohttp
 import discord
 from pydantic import ValidationError
 
@@ -80,6 +81,14 @@ def main() -> None:
     except (ConfigurationError, StorageError) as exc:
         print(f"showrunner: {exc}", file=sys.stderr)
         sys.exit(2)
+    except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as exc:
+        api = settings.discord_api_base or "discord.com"
+        print(
+            f"showrunner: cannot reach Discord at {api} ({exc}) - check the network, "
+            "or SHOWRUNNER_DISCORD_API_BASE / SHOWRUNNER_DISCORD_GATEWAY if you use a proxy",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     except discord.LoginFailure:
         print(
             "showrunner: Discord refused DISCORD_TOKEN - copy the bot token again from the "

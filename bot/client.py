@@ -30,6 +30,9 @@ class ShowrunnerBot(commands.Bot):
         episodes: EpisodeStore,
         **options: Any,
     ) -> None:
+        # A writers' room never joins voice: discord.py's warnings about voice libraries
+        # would only alarm operators reading the log.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
