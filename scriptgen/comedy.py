@@ -53,23 +53,30 @@ class EditResult:
 
 
 def apply_edits(scenes: Sequence[Scene], edits: Sequence[LineEdit]) -> EditResult:
-    """The scenes with each edit's text replacing the one element it names."""
-    new_scenes = [scene.model_copy(deep=True) for scene in scenes]
+    """The scenes with each edit's text replacing the one element it names.
+
+    Elements are replaced, never changed in place, so only the edited scenes get a new list.
+    """
+    new_scenes = list(scenes)
+    copied: set[int] = set()
     applied: list[LineEdit] = []
     skipped: list[LineEdit] = []
     for edit in edits:
-        if not (1 <= edit.scene <= len(new_scenes)) or not (
-            1 <= edit.line <= len(new_scenes[edit.scene - 1].elements)
-        ):
+        index, line = edit.scene - 1, edit.line - 1
+        if not (0 <= index < len(new_scenes) and 0 <= line < len(new_scenes[index].elements)):
             skipped.append(edit)
             continue
-        elements = new_scenes[edit.scene - 1].elements
-        old = elements[edit.line - 1]
+        if index not in copied:
+            scene = new_scenes[index]
+            new_scenes[index] = Scene(heading=scene.heading, elements=list(scene.elements))
+            copied.add(index)
+        elements = new_scenes[index].elements
+        old = elements[line]
         if isinstance(old, Dialogue):
             text = _without_cue(edit.new_text, old.character)
-            elements[edit.line - 1] = old.model_copy(update={"line": text})
+            elements[line] = old.model_copy(update={"line": text})
         else:
-            elements[edit.line - 1] = old.model_copy(update={"text": edit.new_text.strip()})
+            elements[line] = old.model_copy(update={"text": edit.new_text.strip()})
         applied.append(edit)
     if skipped:
         log.info("skipped %d punch-up edits that named no line", len(skipped))
