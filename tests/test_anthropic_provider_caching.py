@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import pytest
@@ -33,7 +33,7 @@ from scriptgen.prompts import (
     outline_step,
 )
 from scriptgen.providers.anthropic import AnthropicProvider
-from scriptgen.providers.base import StepFacts, StepRequest, ToolSpec
+from scriptgen.providers.base import Generation, StepFacts, StepRequest, ToolSpec
 from tests.fake_anthropic import FakeAnthropic, estimate_tokens, fill_schema
 
 KEY = "sk-ant-test-key-0123456789"
@@ -241,7 +241,7 @@ async def test_every_call_of_an_episode_after_the_outline_reads_the_shared_prefi
     assert all(r.system_blocks[:3] == first for r in fake.requests)
     assert all(r.system_blocks == fake.requests[1].system_blocks for r in fake.requests[1:])
 
-    calls = [outline_call, *scene_calls, comedy_call]
+    calls: list[Generation[Any]] = [outline_call, *scene_calls, comedy_call]
     print("\ncall                 cache write  cache read  input")
     for call in calls:
         print(
@@ -312,10 +312,10 @@ async def test_the_fakes_cache_looks_back_twenty_blocks_and_keys_messages_on_too
             answer = await client.messages.create(
                 model="m",
                 max_tokens=50,
-                tools=tools,
+                tools=cast(Any, tools),
                 tool_choice={"type": "tool", "name": choice},
-                system=system,
-                messages=turn(blocks),
+                system=cast(Any, system),
+                messages=cast(Any, turn(blocks)),
             )
             usage = answer.usage
             return usage.cache_creation_input_tokens or 0, usage.cache_read_input_tokens or 0

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import pytest
@@ -339,5 +339,5 @@ async def test_the_fake_refuses_what_the_api_refuses(fake: FakeAnthropic) -> Non
     async with anthropic.AsyncAnthropic(api_key=KEY, base_url=fake.base_url) as client:
         with pytest.raises(anthropic.BadRequestError, match="unexpected `tool_use_id`"):
             await client.messages.create(
-                model="m", max_tokens=5, messages=[{"role": "user", "content": [orphan]}]
+                model="m", max_tokens=5, messages=cast(Any, [{"role": "user", "content": [orphan]}])
             )

@@ -43,7 +43,9 @@ class Zygote:
     def __init__(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("crash_zygote.py"))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
             cwd=Path(__file__).parents[1],
         )
 
@@ -178,9 +180,7 @@ async def kill_moment(world: World, rng: random.Random, mode: str, started: floa
             await asyncio.sleep(0.005)
         await asyncio.sleep(rng.uniform(0.0, 0.03))
     elif mode == "post-before-record":
-        world.discord.stall(
-            lambda r: r.route == POST_FILE and bool(r.files), seconds=30, times=1
-        )
+        world.discord.stall(lambda r: r.route == POST_FILE and bool(r.files), seconds=30, times=1)
         while not script_posts(world):  # created by the fake, not yet answered
             assert time.monotonic() - started < 30
             await asyncio.sleep(0.005)

@@ -12,6 +12,7 @@ import contextlib
 import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import discord
@@ -123,7 +124,8 @@ class TinyBot(discord.Client):
             except discord.HTTPException as exc:
                 seen.late_errors.put_nowait(exc)
 
-        for command in (episode, hello, slow):
+        commands: list[app_commands.Command[Any, Any, None]] = [episode, hello, slow]
+        for command in commands:
             self.tree.add_command(command, guild=self.guild_object)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:

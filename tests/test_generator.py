@@ -13,9 +13,10 @@ from scriptgen.generator import ScriptGenerator
 from scriptgen.limiter import FairLimiter
 from scriptgen.models import Dialogue, EpisodeRequest
 from scriptgen.progress import EpisodeProgress, SceneState, Stage
+from scriptgen.providers.base import StepKind
 from tests.scripted_provider import Boom, ScriptedProvider
 
-REPORT_LATENCIES = {"dialogue": 0.2, "directions": 0.1}
+REPORT_LATENCIES: dict[StepKind, float] = {"dialogue": 0.2, "directions": 0.1}
 
 
 def request(scenes: int = 3) -> EpisodeRequest:

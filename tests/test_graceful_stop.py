@@ -36,7 +36,12 @@ async def fakes() -> AsyncIterator[tuple[FakeDiscord, FakeAnthropic]]:
 async def start_bot(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", env=env, stdout=out, stderr=out,
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            stdout=out,
+            stderr=out,
             cwd=log.parent,
         )
 

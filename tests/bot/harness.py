@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.client import ShowrunnerBot
 from bot.settings import Settings
-from scriptgen.providers.base import Provider
+from scriptgen.providers.base import Provider, StepKind
 from storage import Database
 from tests.fake_discord import (
     FakeChannel,
@@ -21,7 +21,13 @@ from tests.fake_discord import (
     RecordedRequest,
 )
 
-QUICK = {"outline": 0.05, "dialogue": 0.1, "directions": 0.05, "comedy": 0.05, "refine": 0.05}
+QUICK: dict[StepKind, float] = {
+    "outline": 0.05,
+    "dialogue": 0.1,
+    "directions": 0.05,
+    "comedy": 0.05,
+    "refine": 0.05,
+}
 
 
 @dataclass
@@ -52,7 +58,7 @@ def make_settings(tmp_path: Path, fake: FakeDiscord, **overrides: Any) -> Settin
         "status_interval": 0.5,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 POST_MESSAGE = "POST /channels/{channel_id}/messages"

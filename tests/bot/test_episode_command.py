@@ -8,6 +8,7 @@ import itertools
 from screenplain.parsers import fountain
 from screenplain.types import Dialog
 
+from scriptgen.providers.base import StepKind
 from tests.bot.harness import (
     EDIT_ORIGINAL,
     RoomFactory,
@@ -48,7 +49,13 @@ async def test_episode_is_deferred_written_and_delivered(make_room: RoomFactory)
 
 async def test_status_edits_are_spaced_and_end_in_the_final_state(make_room: RoomFactory) -> None:
     """At most one edit per 1.5 s of the status message, and the last one is the summary."""
-    slow = {"outline": 0.4, "dialogue": 1.2, "directions": 0.6, "comedy": 0.5, "refine": 0.3}
+    slow: dict[StepKind, float] = {
+        "outline": 0.4,
+        "dialogue": 1.2,
+        "directions": 0.6,
+        "comedy": 0.5,
+        "refine": 0.3,
+    }
     room = await make_room(ScriptedProvider(slow), status_interval=1.5)
     inter = await start_episode(room, scenes=3)
     await delivered(room, timeout=30)
