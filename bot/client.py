@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.cogs.episodes import Episodes
 from bot.jobs import EpisodeJobs
 from bot.settings import Settings
-from bot.views import CancelButton, PdfButton
+from bot.views import EpisodeButton
 from scriptgen.generator import ScriptGenerator
 from storage import Database, EpisodeStore
 
@@ -51,7 +51,7 @@ class ShowrunnerBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.add_cog(Episodes(self))
-        self.add_dynamic_items(CancelButton, PdfButton)
+        self.add_dynamic_items(EpisodeButton)
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.views import PdfButton, view_with
 from scriptgen.models import Script
 from scriptgen.render import Format, filename_for, render
-from storage import EpisodeRecord, EpisodeStore
+from storage import EpisodeRecord
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 """Discord's limit for a server without boosts."""
@@ -81,12 +80,16 @@ def headline(record: EpisodeRecord, script: Script) -> str:
 
 
 async def deliver(
-    channel: discord.PartialMessageable, record: EpisodeRecord, script: Script, limit: int
+    channel: discord.PartialMessageable,
+    record: EpisodeRecord,
+    script: Script,
+    limit: int,
+    view: discord.ui.View,
 ) -> discord.Message:
     """Post the script; the nonce makes a repeated post return the first message.
 
     The upload limit counts all the files of one message, so parts that do not fit together
-    follow in further messages; the first one (returned) carries the headline and buttons.
+    follow in further messages; the first one (returned) carries the headline and ``view``.
     """
     batches: list[list[Attachment]] = [[]]
     for part in await attachments(script, "fountain", limit):
@@ -99,7 +102,7 @@ async def deliver(
         message = await channel.send(
             content=headline(record, script) if n == 0 else f"(part {n + 1}) `{record.public_id}`",
             files=[a.file() for a in batch],
-            view=view_with(PdfButton(record.public_id)) if n == 0 else discord.utils.MISSING,
+            view=view if n == 0 else discord.utils.MISSING,
             nonce=f"sr-{record.public_id}" + (f"-{n}" if n else ""),
         )
         first = first or message
@@ -121,24 +124,3 @@ async def find_delivery(
         ):
             return message
     return None
-
-
-async def send_pdf(
-    interaction: discord.Interaction, episodes: EpisodeStore, episode_id: str
-) -> None:
-    """The PDF button: anyone in the guild may ask for the PDF of a finished episode."""
-    if interaction.guild_id is None:
-        return
-    await interaction.response.defer(thinking=True)
-    record = await episodes.get(interaction.guild_id, episode_id)
-    if record is None or record.script is None:
-        await interaction.followup.send("That episode has no finished script.")
-        return
-    try:
-        files = await attachments(record.script, "pdf", interaction.filesize_limit)
-    except TooLarge as exc:
-        await interaction.followup.send(str(exc))
-        return
-    await interaction.followup.send(
-        content=headline(record, record.script), files=[f.file() for f in files]
-    )

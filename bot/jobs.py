@@ -20,7 +20,7 @@ from bot.delivery import DEFAULT_UPLOAD_LIMIT, TooLarge, deliver, find_delivery
 from bot.reporter import ChannelTarget, InteractionTarget, StatusContent, StatusReporter
 from bot.settings import Settings
 from bot.status import Outcome, StatusCard, render_status
-from bot.views import CancelButton, view_with
+from bot.views import buttons
 from scriptgen.errors import ScriptgenError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import Script
@@ -57,7 +57,7 @@ class Job:
             script=self.script,
         )
         running = self.outcome is Outcome.RUNNING
-        view = view_with(CancelButton(self.record.public_id)) if running else None
+        view = buttons(self.record.public_id, "cancel") if running else None
         return StatusContent(render_status(card), view)
 
 
@@ -292,7 +292,8 @@ class EpisodeJobs:
         channel = self._channel(record)
         message = await find_delivery(channel, record, self.client.user) if look else None
         if message is None:
-            message = await deliver(channel, record, script, upload_limit)
+            view = buttons(record.public_id, "pdf")
+            message = await deliver(channel, record, script, upload_limit, view)
         await self.episodes.mark_delivered(record.id, message.id)
         return message
 

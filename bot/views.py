@@ -1,81 +1,63 @@
 """Buttons on episode messages.
 
-They are dynamic items: the episode id lives in the ``custom_id``, so a button keeps working
-after the bot restarts, with no view to re-register per message.
+One dynamic item serves every episode button: the action and the episode id live in the
+``custom_id``, so a button keeps working after the bot restarts, with no view to re-register.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
+
+from bot.replies import send_script
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
-_ID = r"(?P<episode>ep-[a-z0-9]{5,8})"
+Action = Literal["cancel", "pdf"]
+_LOOKS: dict[Action, tuple[str, discord.ButtonStyle, str | None]] = {
+    "cancel": ("Cancel", discord.ButtonStyle.danger, None),
+    "pdf": ("PDF", discord.ButtonStyle.secondary, "📄"),
+}
 
 
-def _bot(interaction: discord.Interaction) -> ShowrunnerBot:
-    return cast("ShowrunnerBot", interaction.client)
-
-
-class CancelButton(
+class EpisodeButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=rf"showrunner:cancel:{_ID}",
+    template=r"showrunner:(?P<action>cancel|pdf):(?P<episode>ep-[a-z0-9]{5,8})",
 ):
-    def __init__(self, episode_id: str) -> None:
+    def __init__(self, action: Action, episode_id: str) -> None:
+        label, style, emoji = _LOOKS[action]
         super().__init__(
             discord.ui.Button(
-                label="Cancel",
-                style=discord.ButtonStyle.danger,
-                custom_id=f"showrunner:cancel:{episode_id}",
+                label=label,
+                style=style,
+                emoji=emoji,
+                custom_id=f"showrunner:{action}:{episode_id}",
             )
         )
+        self.action: Action = action
         self.episode_id = episode_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> CancelButton:
-        return cls(match["episode"])
+    ) -> EpisodeButton:
+        return cls(cast(Action, match["action"]), match["episode"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await cancel_from_button(_bot(interaction), interaction, self.episode_id)
+        bot = cast("ShowrunnerBot", interaction.client)
+        if self.action == "cancel":
+            await cancel_from_button(bot, interaction, self.episode_id)
+        else:
+            await send_script(interaction, bot.episodes, self.episode_id, "pdf")
 
 
-class PdfButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=rf"showrunner:pdf:{_ID}",
-):
-    def __init__(self, episode_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="PDF",
-                emoji="📄",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"showrunner:pdf:{episode_id}",
-            )
-        )
-        self.episode_id = episode_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> PdfButton:
-        return cls(match["episode"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        from bot.delivery import send_pdf
-
-        await send_pdf(interaction, _bot(interaction).episodes, self.episode_id)
-
-
-def view_with(*items: discord.ui.Item[Any]) -> discord.ui.View:
+def buttons(episode_id: str, *actions: Action) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for item in items:
-        view.add_item(item)
+    for action in actions:
+        view.add_item(EpisodeButton(action, episode_id))
     return view
 
 

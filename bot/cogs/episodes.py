@@ -10,12 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot.delivery import TooLarge, attachments
 from bot.premise import has_words, plain_premise
+from bot.replies import episode_id_or_refuse, refuse_after_defer, send_script
 from bot.status import plain
 from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest
 from scriptgen.pricing import estimate_cost
-from storage import EpisodeLimitReached, EpisodeRecord, normalize_public_id
+from storage import EpisodeLimitReached, EpisodeRecord
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -91,7 +91,7 @@ class Episodes(commands.Cog):
                 )
             except ValidationError as exc:
                 message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-                await _refuse_after_defer(interaction, f"That premise does not work: {message}.")
+                await refuse_after_defer(interaction, f"That premise does not work: {message}.")
                 return
             try:
                 record = await self.bot.episodes.create(
@@ -106,7 +106,7 @@ class Episodes(commands.Cog):
                     max_unfinished_per_guild=self.bot.settings.max_episodes_per_guild,
                 )
             except EpisodeLimitReached as exc:
-                await _refuse_after_defer(interaction, f"Not now: {exc}.")
+                await refuse_after_defer(interaction, f"Not now: {exc}.")
                 return
             if response is not None and response.message_id is not None:
                 await self.bot.episodes.set_status_message(
@@ -134,31 +134,9 @@ class Episodes(commands.Cog):
     @app_commands.describe(episode="The episode id, e.g. ep-7f3k2 (see /episodes)")
     @app_commands.guild_only()
     async def episode_get(self, interaction: discord.Interaction, episode: str) -> None:
-        assert interaction.guild_id is not None
-        public_id = normalize_public_id(episode)
-        if public_id is None:
-            await interaction.response.send_message(
-                f"`{plain(episode, 40)}` is not an episode id; they look like `ep-7f3k2`.",
-                ephemeral=True,
-            )
-            return
-        await interaction.response.defer(thinking=True)
-        record = await self.bot.episodes.get(interaction.guild_id, public_id)
-        if record is None or record.script is None:
-            state = "not found in this server" if record is None else f"{record.status}"
-            await _refuse_after_defer(
-                interaction, f"Episode `{public_id}` has no finished script ({state})."
-            )
-            return
-        try:
-            files = await attachments(record.script, "fountain", interaction.filesize_limit)
-        except TooLarge as exc:
-            await interaction.followup.send(str(exc))
-            return
-        await interaction.followup.send(
-            content=f"📜 **{plain(record.script.title, 200)}** · episode `{record.public_id}`",
-            files=[f.file() for f in files],
-        )
+        public_id = await episode_id_or_refuse(interaction, episode)
+        if public_id is not None:
+            await send_script(interaction, self.bot.episodes, public_id, "fountain")
 
     @app_commands.command(
         name="episode-retry", description="Resume a failed episode from where it stopped"
@@ -168,11 +146,11 @@ class Episodes(commands.Cog):
     async def episode_retry(self, interaction: discord.Interaction, episode: str) -> None:
         received = time.monotonic()
         assert interaction.guild_id is not None
-        public_id = normalize_public_id(episode)
-        problem = self.bot.jobs.refusal(interaction.guild_id, interaction.user.id)
+        public_id = await episode_id_or_refuse(interaction, episode)
         if public_id is None:
-            problem = f"`{plain(episode, 40)}` is not an episode id; they look like `ep-7f3k2`."
-        if problem is not None or public_id is None:
+            return
+        problem = self.bot.jobs.refusal(interaction.guild_id, interaction.user.id)
+        if problem is not None:
             await interaction.response.send_message(problem, ephemeral=True)
             return
         with self.bot.jobs.admitting(interaction.guild_id, interaction.user.id):
@@ -192,17 +170,11 @@ class Episodes(commands.Cog):
             elif not await self.bot.episodes.requeue(record.id):
                 problem = f"Episode `{public_id}` was retried by someone else just now."
             if problem is not None or record is None:
-                await _refuse_after_defer(interaction, problem or "")
+                await refuse_after_defer(interaction, problem or "")
                 return
             record = await self.bot.episodes.get_by_id(record.id)
             assert record is not None
             self.bot.jobs.start(record, interaction, received)
-
-
-async def _refuse_after_defer(interaction: discord.Interaction, message: str) -> None:
-    """After a public defer, a refusal still reaches only the one who asked."""
-    await interaction.delete_original_response()
-    await interaction.followup.send(message, ephemeral=True)
 
 
 def _line(record: EpisodeRecord) -> str:
