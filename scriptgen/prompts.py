@@ -9,7 +9,7 @@ last block of a request, the prompt, is the step's own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from scriptgen.models import (
     ComedyReport,
@@ -21,7 +21,7 @@ from scriptgen.models import (
     SeriesBible,
     StageDirections,
 )
-from scriptgen.providers.base import StepFacts, StepRequest, ToolSpec
+from scriptgen.providers.base import OutputT, StepFacts, StepKind, StepRequest, ToolSpec
 
 SYSTEM_PROMPT = """\
 You are the head writer of a sitcom writers' room. You write tight, character-driven comedy for
@@ -110,14 +110,41 @@ def _shared(request: EpisodeRequest, outline: Outline | None) -> list[str]:
     return blocks
 
 
+def _step(
+    kind: StepKind,
+    key: str,
+    output: type[OutputT],
+    tool: ToolSpec,
+    *,
+    prompt: str,
+    max_tokens: int,
+    facts: StepFacts,
+    check: Callable[[OutputT], None] | None = None,
+) -> StepRequest[OutputT]:
+    """A step of the episode: every one shares the system prompt, the context and the tools."""
+    return StepRequest(
+        kind=kind,
+        key=key,
+        output=output,
+        system=SYSTEM_PROMPT,
+        shared_context=_shared(facts.request, facts.outline),
+        prompt=prompt,
+        max_tokens=max_tokens,
+        facts=facts,
+        tool_name=tool.name,
+        tool_description=tool.description,
+        tools=EPISODE_TOOLS,
+        check=check,
+    )
+
+
 def outline_step(request: EpisodeRequest) -> StepRequest[Outline]:
     n = request.scene_count
-    return StepRequest(
-        kind="outline",
-        key="outline",
-        output=Outline,
-        system=SYSTEM_PROMPT,
-        shared_context=_shared(request, None),
+    return _step(
+        "outline",
+        "outline",
+        Outline,
+        OUTLINE_TOOL,
         prompt=(
             f"Break this premise into a sitcom episode of exactly {n} scene"
             f"{'s' if n != 1 else ''}. Give it a title and a one-sentence logline. For each "
@@ -127,9 +154,6 @@ def outline_step(request: EpisodeRequest) -> StepRequest[Outline]:
         ),
         max_tokens=300 + 250 * n,
         facts=StepFacts(request=request),
-        tool_name=OUTLINE_TOOL.name,
-        tool_description=OUTLINE_TOOL.description,
-        tools=EPISODE_TOOLS,
         check=lambda outline: _has_scene_count(outline, n),
     )
 
@@ -143,12 +167,11 @@ def dialogue_step(
     request: EpisodeRequest, outline: Outline, index: int
 ) -> StepRequest[SceneDialogue]:
     scene = outline.scenes[index]
-    return StepRequest(
-        kind="dialogue",
-        key=f"scene:{index + 1}:dialogue",
-        output=SceneDialogue,
-        system=SYSTEM_PROMPT,
-        shared_context=_shared(request, outline),
+    return _step(
+        "dialogue",
+        f"scene:{index + 1}:dialogue",
+        SceneDialogue,
+        DIALOGUE_TOOL,
         prompt=(
             f"Write the dialogue of scene {index + 1} ({scene.heading}) only: the lines in order, "
             "each with the speaking character's name as in the outline and an optional short "
@@ -157,9 +180,6 @@ def dialogue_step(
         ),
         max_tokens=2500,
         facts=StepFacts(request=request, outline=outline, scene_index=index),
-        tool_name=DIALOGUE_TOOL.name,
-        tool_description=DIALOGUE_TOOL.description,
-        tools=EPISODE_TOOLS,
     )
 
 
@@ -169,12 +189,11 @@ def directions_step(
     numbered = "\n".join(
         f"  {n}. {line.character}: {line.line}" for n, line in enumerate(dialogue.lines, 1)
     )
-    return StepRequest(
-        kind="directions",
-        key=f"scene:{index + 1}:directions",
-        output=StageDirections,
-        system=SYSTEM_PROMPT,
-        shared_context=_shared(request, outline),
+    return _step(
+        "directions",
+        f"scene:{index + 1}:directions",
+        StageDirections,
+        DIRECTIONS_TOOL,
         prompt=(
             f"Here is the dialogue of scene {index + 1} ({outline.scenes[index].heading}):\n"
             f"{numbered}\n\nAdd the stage directions: short present-tense action lines (what we "
@@ -184,9 +203,6 @@ def directions_step(
         ),
         max_tokens=1500,
         facts=StepFacts(request=request, outline=outline, scene_index=index, dialogue=dialogue),
-        tool_name=DIRECTIONS_TOOL.name,
-        tool_description=DIRECTIONS_TOOL.description,
-        tools=EPISODE_TOOLS,
     )
 
 
@@ -194,12 +210,11 @@ def comedy_step(
     request: EpisodeRequest, outline: Outline, scenes: Sequence[Scene]
 ) -> StepRequest[ComedyReport]:
     script = "\n\n".join(render_scene(n, s) for n, s in enumerate(scenes, 1))
-    return StepRequest(
-        kind="comedy",
-        key="comedy",
-        output=ComedyReport,
-        system=SYSTEM_PROMPT,
-        shared_context=_shared(request, outline),
+    return _step(
+        "comedy",
+        "comedy",
+        ComedyReport,
+        PUNCH_UP_TOOL,
         prompt=(
             f"Here is the full draft, every element numbered within its scene:\n\n{script}\n\n"
             "Do the punch-up pass. First analyse the jokes: for each joke give its scene and "
@@ -210,9 +225,6 @@ def comedy_step(
         ),
         max_tokens=4000,
         facts=StepFacts(request=request, outline=outline, scenes=tuple(scenes)),
-        tool_name=PUNCH_UP_TOOL.name,
-        tool_description=PUNCH_UP_TOOL.description,
-        tools=EPISODE_TOOLS,
     )
 
 
@@ -223,12 +235,11 @@ def refine_step(
     index: int,
     round_number: int,
 ) -> StepRequest[ComedyReport]:
-    return StepRequest(
-        kind="refine",
-        key=f"refine:{round_number}:scene:{index + 1}",
-        output=ComedyReport,
-        system=SYSTEM_PROMPT,
-        shared_context=_shared(request, outline),
+    return _step(
+        "refine",
+        f"refine:{round_number}:scene:{index + 1}",
+        ComedyReport,
+        PUNCH_UP_TOOL,
         prompt=(
             f"This scene scored lowest in the punch-up pass:\n\n"
             f"{render_scene(index + 1, scenes[index])}\n\n"
@@ -238,9 +249,6 @@ def refine_step(
         ),
         max_tokens=2000,
         facts=StepFacts(request=request, outline=outline, scene_index=index, scenes=tuple(scenes)),
-        tool_name=PUNCH_UP_TOOL.name,
-        tool_description=PUNCH_UP_TOOL.description,
-        tools=EPISODE_TOOLS,
     )
 
 
