@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -61,6 +62,10 @@ class ShowrunnerBot(commands.Bot):
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
         self._resuming = asyncio.create_task(self._resume(), name="resume-episodes")
+        # Everything built so far (modules, the SDK's models, caches) lives as long as the
+        # process: moved out of the collector's reach, full collections stop scanning it.
+        gc.collect()
+        gc.freeze()
 
     async def _resume(self) -> None:
         try:
