@@ -1,10 +1,10 @@
 """scriptgen: sitcom episodes written in parallel by a language model. Knows nothing of Discord.
 
-    from scriptgen import EpisodeRequest, ScriptGenerator, make_provider, render
+from scriptgen import EpisodeRequest, ScriptGenerator, make_provider, render
 
-    generator = ScriptGenerator(make_provider("demo"), max_parallel_scenes=3)
-    script = await generator.generate_full_script(EpisodeRequest(premise="...", scene_count=4))
-    fountain = await render(script, "fountain")
+generator = ScriptGenerator(make_provider("demo"), max_parallel_scenes=3)
+script = await generator.generate_full_script(EpisodeRequest(premise="...", scene_count=4))
+fountain = await render(script, "fountain")
 """
 
 from scriptgen.checkpoints import Checkpoints, MemoryCheckpoints, StoredStep

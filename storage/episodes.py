@@ -295,9 +295,12 @@ class EpisodeStore:
     async def mark_status_shown(self, episode_id: int) -> bool:
         """The status message now shows the episode's final state."""
         async with self._db.transaction() as tx:
-            return await tx.execute(
-                "UPDATE episodes SET status_shown = status WHERE id = ?", (episode_id,)
-            ) > 0
+            return (
+                await tx.execute(
+                    "UPDATE episodes SET status_shown = status WHERE id = ?", (episode_id,)
+                )
+                > 0
+            )
 
     async def requeue(self, episode_id: int) -> bool:
         """failed → running, to retry; the checkpoints already saved are reused."""
