@@ -42,7 +42,7 @@ class Zygote:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("crash_zygote.py"))],
+            [sys.executable, "-m", "tests.crash_zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
