@@ -17,20 +17,27 @@ benchmarks replay those saves through ``SqliteCheckpoints``.
    - ``paced``: 50 episodes concurrently, each pausing 0-200 ms (uniform) before each save: up
      to 500 saves/s offered (~300/s averaged over the run, as short episodes end first), about
      what 256 concurrent model calls of ~1 s (the largest ``max_concurrent_calls``) would ask.
-   Latency is measured around each ``await save(...)``. The breakdown splits it into the wait for
-   the ``Database`` lock; the statements before ``COMMIT`` (five worker-thread round trips:
-   BEGIN and its cursor's close, INSERT usage … RETURNING, INSERT step and its cursor's close);
-   the ``COMMIT`` (a sixth round trip: the WAL append, plus, when the WAL has passed 1,000 pages,
-   the automatic checkpoint that copies it into the database and fsyncs); and the rest (JSON
-   dump, wake-ups).
-   Variants isolate the causes, on the same code with one pragma changed:
-   ``wal_autocheckpoint=0`` (no checkpoint inside any commit) and ``synchronous=FULL`` (an fsync
-   on every commit). Two what-ifs, built in this file on plain sqlite3 with the same SQL and
-   pragmas, show what the fixes would give: each save as ONE call on one worker thread with
-   checkpoints on a background connection; and that plus group commit.
+   Latency is measured around each ``await save(...)``. A save is group-committed
+   (``Database.insert_grouped``): the rows queued while the connection is busy go in ONE
+   multi-row INSERT (through a temp view whose trigger writes each step with its ledger row),
+   which is its own transaction and one round trip to the worker thread; the automatic WAL
+   checkpoint is off and a second connection checkpoints in the background. The breakdown splits
+   a save into its wait in the queue (for the lock and the statement before its own), its
+   statement (the round trip, the INSERT of every row queued, the COMMIT), and the rest (JSON
+   dump, task hops, wake-ups); it counts rows per statement, statements over 10 ms, background
+   checkpoints, and the passes of theirs that held the writers' lock (``storage/_wal.py``).
+   Variants isolate the causes, on the shipped code with one thing changed: no group commit
+   (each save in a statement of its own), ``wal_autocheckpoint=1000`` (SQLite's default: a
+   checkpoint inside every ~1,000-page COMMIT) and ``synchronous=FULL`` (an fsync on every
+   commit). The previous save, replayed in the same run for comparison: one transaction per save
+   on ``Database.transaction`` (BEGIN, INSERT usage … RETURNING, INSERT step, COMMIT: five round
+   trips, each save queued on the lock), automatic checkpoints inside COMMIT.
    A noise floor (how late the event loop wakes from a 1 ms sleep, and one no-op round trip to a
-   worker thread), taken before and after, tells what the machine itself adds: on a shared
-   2-CPU machine the tail latencies of every row move with the other processes' load.
+   worker thread, right after it and after 5 ms idle), taken before and after, tells what the
+   machine itself adds: on a shared 2-CPU machine the tail latencies of every row move with the
+   other processes' load. The floor rows replay the same saves through a save that does nothing
+   but dump its JSON and make one round trip to the connection's thread: no design that keeps
+   SQLite off the event loop can beat them.
 2. Resume: 100 unfinished episodes with some of their steps saved (plus finished history); time
    ``Database.open``, ``EpisodeStore.list_unfinished()`` and ``SqliteCheckpoints.load()`` of
    each, one after another as ``bot.jobs.Jobs.resume_all`` does.
@@ -56,15 +63,14 @@ import random
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import aiosqlite
 from pydantic import BaseModel
@@ -77,6 +83,9 @@ from scriptgen.models import CallUsage, EpisodeRequest, Script
 from scriptgen.providers.base import StepKind
 from scriptgen.providers.demo import DemoProvider
 from storage import Database, EpisodeStore, SqliteCheckpoints
+from storage._group import GroupCommit, Pending
+from storage._time import to_db
+from storage.database import SqlValue
 
 EPISODES = 50
 RESUME_EPISODES = 100
@@ -143,45 +152,61 @@ async def record(seed: int, scenes: int) -> Recorded:
 
 @dataclass
 class Marks:
-    """perf_counter instants within one save, set by the instrumented Database."""
+    """perf_counter instants within one save, set by the instrumented group commit."""
 
-    lock_requested: float = 0.0
-    locked: float = 0.0
-    commit_started: float = 0.0
+    submitted: float = 0.0
+    """The row is queued for the next statement."""
+    started: float = 0.0
+    """The statement holding it is sent to the connection's worker thread (lock held)."""
     committed: float = 0.0
+    """That statement (its own transaction) has returned: committed."""
 
 
 _MARKS: contextvars.ContextVar[Marks | None] = contextvars.ContextVar("marks", default=None)
 
 
-class TimedLock(asyncio.Lock):
-    async def acquire(self) -> Literal[True]:
+class TimedGroupCommit(GroupCommit):
+    """The product's group commit, with each row's queueing and statement timed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.marks: dict[Pending, Marks] = {}
+        self.statements = 0
+        self.rows = 0
+        self.slow: list[float] = []
+
+    def _pending(self, head: str, row: tuple[SqlValue, ...]) -> Pending:
+        pending = super()._pending(head, row)
         marks = _MARKS.get()
         if marks is not None:
-            marks.lock_requested = time.perf_counter()
-        await super().acquire()
-        if marks is not None:
-            marks.locked = time.perf_counter()
-        return True
+            marks.submitted = time.perf_counter()
+            self.marks[pending] = marks
+        return pending
+
+    async def _write(self, head: str, rows: Sequence[Pending]) -> None:
+        started = time.perf_counter()
+        await super()._write(head, rows)
+        committed = time.perf_counter()
+        self.statements += 1
+        self.rows += len(rows)
+        if committed - started > SLOW_COMMIT_S:
+            self.slow.append(committed - started)
+        for pending in rows:
+            marks = self.marks.pop(pending, None)
+            if marks is not None:
+                marks.started, marks.committed = started, committed
 
 
 class TimedDatabase(Database):
-    """The product's Database, with its lock and COMMIT timed (nothing else differs)."""
+    """The product's Database, with its group commit timed (nothing else differs)."""
 
     def __init__(
         self, connection: aiosqlite.Connection, label: str, clock: Callable[[], datetime]
     ) -> None:
         super().__init__(connection, label, clock)
-        self._lock = TimedLock()
-
-    async def _end(self, verb: str) -> None:
-        marks = _MARKS.get()
-        if marks is None or verb != "COMMIT":
-            await super()._end(verb)
-            return
-        marks.commit_started = time.perf_counter()
-        await super()._end(verb)
-        marks.committed = time.perf_counter()
+        self._group = self.timed = TimedGroupCommit(
+            label, self._lock, self._fetchall, self._committed
+        )
 
 
 async def open_timed(path: Path) -> TimedDatabase:
@@ -190,31 +215,37 @@ async def open_timed(path: Path) -> TimedDatabase:
 
 @dataclass
 class Samples:
-    """Per-save durations in seconds: total and its parts."""
+    """Per-save durations in seconds: total and its parts; and what the run did."""
 
     total: list[float] = field(default_factory=list)
-    lock: list[float] = field(default_factory=list)
-    statements: list[float] = field(default_factory=list)
-    commit: list[float] = field(default_factory=list)
+    queue: list[float] = field(default_factory=list)
+    statement: list[float] = field(default_factory=list)
     other: list[float] = field(default_factory=list)
     wall: float = 0.0
+    statements: int = 0
+    rows: int = 0
+    slow: int = 0
+    """Statements over SLOW_COMMIT_S."""
+    checkpoints: int = 0
+    """Background WAL checkpoints run during the replay."""
+    locked: int = 0
+    """Of their passes, those that held the writers' lock (the WAL had passed its limit)."""
 
     def add(self, total: float, marks: Marks | None) -> None:
         self.total.append(total)
         if marks is None or not marks.committed:
             return
-        lock = marks.locked - marks.lock_requested
-        statements = marks.commit_started - marks.locked
-        commit = marks.committed - marks.commit_started
-        self.lock.append(lock)
-        self.statements.append(statements)
-        self.commit.append(commit)
-        self.other.append(total - lock - statements - commit)
+        queue = marks.started - marks.submitted
+        statement = marks.committed - marks.started
+        self.queue.append(queue)
+        self.statement.append(statement)
+        self.other.append(total - queue - statement)
 
     def extend(self, other: Samples) -> None:
-        for name in ("total", "lock", "statements", "commit", "other"):
+        for name in ("total", "queue", "statement", "other"):
             getattr(self, name).extend(getattr(other, name))
-        self.wall += other.wall
+        for name in ("wall", "statements", "rows", "slow", "checkpoints", "locked"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -294,19 +325,34 @@ async def product_run(
     episodes: Sequence[Recorded],
     mode: Mode,
     pragmas: Sequence[str] = (),
+    grouped: bool = True,
 ) -> Samples:
-    """Replay through SqliteCheckpoints on the product's Database (instrumented)."""
+    """Replay through SqliteCheckpoints on the product's Database (instrumented).
+
+    ``pragmas`` run on the writing connection first; ``grouped=False`` writes each save in a
+    statement of its own (group commit off), to isolate what grouping is worth.
+    """
     db = await open_timed(path)
     try:
         for pragma in pragmas:
             await db.fetchall(pragma)
+        if not grouped:
+            db.timed.max_rows = 1
         ids = await create_episodes(db, episodes)
         checkpoints = {episode_id: SqliteCheckpoints(db, episode_id) for episode_id in ids}
+        wal = db._wal
+        before = (wal.checkpoints, wal.locked_passes) if wal is not None else (0, 0)
 
         async def saver(episode_id: int, save: Save) -> None:
             await checkpoints[episode_id].save(save.key, save.value, save.usage)
 
-        return await replay(saver, ids, episodes, mode, instrumented=True)
+        samples = await replay(saver, ids, episodes, mode, instrumented=True)
+        if wal is not None:
+            samples.checkpoints = wal.checkpoints - before[0]
+            samples.locked = wal.locked_passes - before[1]
+        samples.statements, samples.rows = db.timed.statements, db.timed.rows
+        samples.slow = len(db.timed.slow)
+        return samples
     finally:
         await db.close()
 
@@ -325,70 +371,26 @@ _UPSERT_STEP = (
 )
 
 
-class WorkerStore:
-    """What-if: the fixes this bench points at, built on plain sqlite3 (not product code).
+async def previous_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> Samples:
+    """For comparison in the same run: the save as it was before group commit, on the
+    product's ``Database.transaction`` (BEGIN IMMEDIATE, INSERT usage … RETURNING, INSERT step
+    and its cursor's close, COMMIT: five round trips to the worker thread, each save queued on
+    the lock), with SQLite's automatic checkpoints inside COMMIT (``wal_autocheckpoint=1000``)
+    and no background checkpoints. Same SQL, so the same rows."""
+    db = await Database.open(path)
+    try:
+        wal, db._wal = db._wal, None
+        if wal is not None:
+            await wal.close()
+        await db.fetchall("PRAGMA wal_autocheckpoint = 1000")
+        ids = await create_episodes(db, episodes)
 
-    - Each save's whole transaction (BEGIN, INSERT usage, INSERT step, COMMIT) is ONE call to
-      one worker thread, instead of six round trips (BEGIN, its cursor close, INSERT … RETURNING,
-      INSERT, its cursor close, COMMIT) plus an asyncio lock; the single worker serializes.
-    - ``group=True``: saves waiting meanwhile are committed together in one transaction (each
-      still returns only once the commit that holds it is done: same durability).
-    - No automatic WAL checkpoint inside a commit (``wal_autocheckpoint=0``): a second
-      connection on its own thread runs ``wal_checkpoint(PASSIVE)`` every 100 ms, which never
-      blocks the writer.
-
-    Same file, schema, pragmas and SQL as ``SqliteCheckpoints.save``.
-    """
-
-    def __init__(self, path: Path, group: bool) -> None:
-        self.path = path
-        self.group = group
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self.conn: sqlite3.Connection | None = None
-        self.pending: list[tuple[int, str, str, CallUsage, asyncio.Future[None]]] = []
-        self.flusher: asyncio.Task[None] | None = None
-        self.stop = threading.Event()
-        self.checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True)
-        self.checkpoints = 0
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in ("busy_timeout = 5000", "foreign_keys = ON", "synchronous = NORMAL"):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
-
-    def _checkpoint_loop(self) -> None:
-        conn = self._connect()
-        try:
-            while not self.stop.wait(0.1):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                self.checkpoints += 1
-        finally:
-            conn.close()
-
-    async def __aenter__(self) -> WorkerStore:
-        loop = asyncio.get_running_loop()
-        self.conn = await loop.run_in_executor(self.executor, self._connect)
-        await loop.run_in_executor(
-            self.executor, self.conn.execute, "PRAGMA wal_autocheckpoint = 0"
-        )
-        self.checkpointer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        await asyncio.to_thread(self.checkpointer.join)
-        if self.conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self.executor, self.conn.close)
-        self.executor.shutdown()
-
-    def _commit(self, batch: Sequence[tuple[int, str, str, CallUsage]]) -> None:
-        assert self.conn is not None
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for episode_id, key, payload, usage in batch:
-                usage_id = self.conn.execute(
+        async def saver(episode_id: int, save: Save) -> None:
+            payload = save.value.model_dump_json()
+            usage = save.usage
+            async with db.transaction() as tx:
+                now = to_db(tx.now())
+                row = await tx.fetchone(
                     _INSERT_USAGE,
                     (
                         episode_id,
@@ -403,70 +405,57 @@ class WorkerStore:
                         "ok",
                         now,
                     ),
-                ).fetchone()[0]
-                self.conn.execute(_UPSERT_STEP, (episode_id, key, payload, usage_id, now))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+                )
+                assert row is not None
+                await tx.execute(_UPSERT_STEP, (episode_id, save.key, payload, row[0], now))
 
-    async def save(self, episode_id: int, save: Save) -> None:
-        payload = save.value.model_dump_json()
-        loop = asyncio.get_running_loop()
-        if not self.group:
-            item = [(episode_id, save.key, payload, save.usage)]
-            await loop.run_in_executor(self.executor, self._commit, item)
-            return
-        done: asyncio.Future[None] = loop.create_future()
-        self.pending.append((episode_id, save.key, payload, save.usage, done))
-        if self.flusher is None or self.flusher.done():
-            self.flusher = loop.create_task(self._flush())
-        await done
-
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.pending:
-            batch, self.pending = self.pending, []
-            try:
-                items = [(e, k, p, u) for e, k, p, u, _ in batch]
-                await loop.run_in_executor(self.executor, self._commit, items)
-            except Exception as exc:
-                for *_, future in batch:
-                    future.set_exception(exc)
-            else:
-                for *_, future in batch:
-                    future.set_result(None)
+        return await replay(saver, ids, episodes, mode, instrumented=False)
+    finally:
+        await db.close()
 
 
-async def worker_run(
-    path: Path,
-    episodes: Sequence[Recorded],
-    mode: Mode,
-    group: bool,
-) -> Samples:
+@dataclass
+class Floor:
+    """What this machine adds to any save, storage aside (seconds)."""
+
+    lateness: list[float] = field(default_factory=list)
+    """How late the event loop wakes from a 1 ms sleep."""
+    trips: list[float] = field(default_factory=list)
+    """One round trip to a worker thread doing nothing, after that 1 ms sleep."""
+    idle_trips: list[float] = field(default_factory=list)
+    """The same after 5 ms idle (a paced save's usual gap): both threads must be woken."""
+
+
+async def floor(count: int) -> Floor:
+    measured = Floor()
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        for n in range(count):
+            idle = n % 2 == 1
+            started = time.perf_counter()
+            await asyncio.sleep(0.005 if idle else 0.001)
+            if not idle:
+                measured.lateness.append(time.perf_counter() - started - 0.001)
+            started = time.perf_counter()
+            await loop.run_in_executor(executor, int)
+            (measured.idle_trips if idle else measured.trips).append(time.perf_counter() - started)
+    return measured
+
+
+async def floor_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> Samples:
+    """The least a save could cost here: each save only dumps its JSON and makes one round trip
+    to the connection's worker thread (``SELECT 1`` through the Database), same replay."""
     db = await Database.open(path)
     try:
         ids = await create_episodes(db, episodes)
+
+        async def saver(episode_id: int, save: Save) -> None:
+            save.value.model_dump_json()
+            await db.fetchall("SELECT 1")
+
+        return await replay(saver, ids, episodes, mode, instrumented=False)
     finally:
         await db.close()
-    async with WorkerStore(path, group) as store:
-        return await replay(store.save, ids, episodes, mode, instrumented=False)
-
-
-async def floor(count: int) -> tuple[list[float], list[float]]:
-    """What this machine adds to any save, storage aside: seconds of lateness of the event loop
-    waking from a 1 ms sleep, and of one round trip to a worker thread doing nothing."""
-    lateness, trips = [], []
-    loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        for _ in range(count):
-            started = time.perf_counter()
-            await asyncio.sleep(0.001)
-            lateness.append(time.perf_counter() - started - 0.001)
-            started = time.perf_counter()
-            await loop.run_in_executor(executor, int)
-            trips.append(time.perf_counter() - started)
-    return lateness, trips
 
 
 def fsync_cost(directory: Path, count: int) -> list[float]:
@@ -632,11 +621,15 @@ def latency_row(name: str, samples: Samples, rate_target: bool) -> str:
 
 def breakdown_row(name: str, samples: Samples) -> str:
     cells = []
-    for part in (samples.lock, samples.statements, samples.commit, samples.other):
+    for part in (samples.queue, samples.statement, samples.other):
         mean = sum(part) / len(part)
         cells.append(f"{ms(mean)} / {ms(pct(part, 99))} / {ms(max(part))}")
-    slow = sum(1 for c in samples.commit if c > SLOW_COMMIT_S)
-    return f"{name:<34} " + " ".join(f"{c:>24}" for c in cells) + f" {slow:>6}"
+    per_statement = samples.rows / samples.statements if samples.statements else float("nan")
+    return (
+        f"{name:<34} "
+        + " ".join(f"{c:>24}" for c in cells)
+        + f" {per_statement:>9.1f} {samples.slow:>6} {samples.checkpoints:>6} {samples.locked:>6}"
+    )
 
 
 async def run_repeats(
@@ -663,36 +656,40 @@ class Row:
 
 
 def rows_to_run(episodes: Sequence[Recorded], quick: bool) -> list[Row]:
-    """Every row; ``quick`` drops the paced rows (3-4 s each) but the shipped one."""
-    shipped = "as shipped: SqliteCheckpoints.save on Database"
-    causes = "causes isolated: the same code, one pragma changed"
-    one = "what-if: one worker call per save, WAL checkpoints on a background connection"
-    group = "what-if: the same, plus group commit of the saves waiting meanwhile"
+    """Every row; ``quick`` drops the paced rows (3-4 s each) but the shipped one and its
+    floor."""
+    shipped = "as shipped: SqliteCheckpoints.save (group commit, background WAL checkpoints)"
+    causes = "causes isolated: the shipped code, one thing changed"
+    previous = "before: one transaction per save on Database.transaction, checkpoints in COMMIT"
+    least = "floor: each save only dumps its JSON and makes one round trip (SELECT 1)"
     names: dict[Mode, str] = {
         "alone": "1 episode at a time",
         "burst": "50 concurrent, burst",
         "paced": "50 concurrent, paced 0-200 ms",
     }
-    no_checkpoint = ["PRAGMA wal_autocheckpoint = 0"]
     rows: list[Row] = []
     for mode in MODES:
         make = partial(product_run, episodes=episodes, mode=mode)
         rows.append(Row(shipped, names[mode], make, mode, True, repeat=mode != "paced"))
-    for mode in MODES:
-        make = partial(product_run, episodes=episodes, mode=mode, pragmas=no_checkpoint)
-        rows.append(Row(causes, f"{mode}, wal_autocheckpoint=0", make, mode, True))
+    for mode in MODES[1:]:
+        make = partial(product_run, episodes=episodes, mode=mode, grouped=False)
+        rows.append(Row(causes, f"{mode}, no group commit", make, mode, True))
+    make = partial(
+        product_run, episodes=episodes, mode="burst", pragmas=["PRAGMA wal_autocheckpoint = 1000"]
+    )
+    rows.append(Row(causes, "burst, wal_autocheckpoint=1000", make, "burst", True))
     make = partial(
         product_run, episodes=episodes[:10], mode="alone", pragmas=["PRAGMA synchronous = FULL"]
     )
     rows.append(Row(causes, "alone, synchronous=FULL (10 ep.)", make, "alone", True))
     for mode in MODES:
-        make = partial(worker_run, episodes=episodes, mode=mode, group=False)
-        rows.append(Row(one, names[mode], make, mode, False))
-    for mode in MODES[1:]:
-        make = partial(worker_run, episodes=episodes, mode=mode, group=True)
-        rows.append(Row(group, names[mode], make, mode, False))
+        make = partial(previous_run, episodes=episodes, mode=mode)
+        rows.append(Row(previous, names[mode], make, mode, False))
+    for mode in ("alone", "paced"):
+        make = partial(floor_run, episodes=episodes, mode=mode)
+        rows.append(Row(least, names[mode], make, mode, False))
     if quick:
-        rows = [row for row in rows if row.mode != "paced" or row.section == shipped]
+        rows = [row for row in rows if row.mode != "paced" or row.section in (shipped, least)]
     return rows
 
 
@@ -725,11 +722,13 @@ async def main(quick: bool) -> None:
         by_scenes = {e.request.scene_count: e for e in episodes}
         size = [await size_bench(directory, by_scenes[n], SIZE_EPISODES) for n in (4, 12)]
 
-    for when, (lateness, trips) in zip(("before", "after"), floors, strict=True):
+    for when, f in zip(("before", "after"), floors, strict=True):
         print(
             f"Noise floor {when} section 1: the event loop wakes from a 1 ms sleep late by p50"
-            f" {ms(pct(lateness, 50))} / p99 {ms(pct(lateness, 99))} ms; one worker-thread round"
-            f" trip (no-op) takes p50 {ms(pct(trips, 50))} / p99 {ms(pct(trips, 99))} ms"
+            f" {ms(pct(f.lateness, 50))} / p99 {ms(pct(f.lateness, 99))} ms; one worker-thread"
+            f" round trip (no-op) takes p50 {ms(pct(f.trips, 50))} / p99 {ms(pct(f.trips, 99))}"
+            f" ms, after 5 ms idle p50 {ms(pct(f.idle_trips, 50))} / p99"
+            f" {ms(pct(f.idle_trips, 99))} ms"
         )
     print(f"\n1. Checkpoint writes: {EPISODES} episodes on one Database, real file (WAL)")
     print(
@@ -744,11 +743,19 @@ async def main(quick: bool) -> None:
         print(latency_row("    " + row.label, samples, rate_target=row.mode == "burst"))
 
     print(
-        "\n   Where a save's time goes (instrumented rows), ms as mean / p99 / max;"
-        " last column: COMMITs over 10 ms (each ~ one automatic WAL checkpoint)"
+        "\n   Where a save's time goes (instrumented rows), ms as mean / p99 / max. Queue: until"
+        " the statement holding the save starts (the lock, the statement before it); statement:"
+        " one round trip to the worker thread, the INSERT of every row queued and its COMMIT;"
+        " other: JSON dump, task hops, wake-ups. rows/stmt: saves per statement; >10ms:"
+        " statements over 10 ms; ckpts: background WAL checkpoints during the replay; locked: their"
+        " last passes that held the writers' lock (the WAL past 16 MiB, no gap to finish in)"
     )
-    parts = ("lock wait", "BEGIN+INSERTs (5 trips)", "COMMIT", "other (JSON, wake-up)")
-    print(f"{'':<34} " + " ".join(f"{h:>24}" for h in parts) + f" {'>10ms':>6}")
+    parts = ("queue", "statement (1 trip)", "other (JSON, wake-up)")
+    print(
+        f"{'':<34} "
+        + " ".join(f"{h:>24}" for h in parts)
+        + f" {'rows/stmt':>9} {'>10ms':>6} {'ckpts':>6} {'locked':>6}"
+    )
     for row, samples in results:
         if row.instrumented:
             label = row.label if row.section.startswith("causes") else f"{row.label} (shipped)"
@@ -776,6 +783,10 @@ async def main(quick: bool) -> None:
     print(
         f"{'100 x SqliteCheckpoints.load(), in turn':<42} {ms(med['load']):>10}"
         f" {ms(max(r.load_s)):>10}"
+    )
+    print(
+        f"{'   one load (median run / 100)':<42} {ms(med['load'] / RESUME_EPISODES):>10}"
+        f" {'':>10}  (bot.jobs resume loads each episode twice: +1 load each)"
     )
     resume_ok = resume_total * 1000 < RESUME_TARGET_MS
     print(

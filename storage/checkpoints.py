@@ -1,9 +1,11 @@
 """Checkpoints in SQLite: an episode interrupted by a restart resumes without paying twice.
 
-Each ``save`` is its own small transaction, committed before it returns: a step the generator
-was told is saved survives a crash one instant later. The step and the ledger row of the call
-that produced it are written together, so the ledger never misses a call whose output was kept,
-and no step exists without its cost.
+Each ``save`` is committed before it returns: a step the generator was told is saved survives a
+crash one instant later. The step and the ledger row of the call that produced it are written
+together, in one statement, so the ledger never misses a call whose output was kept, and no
+step exists without its cost. Saves of many episodes arriving together share that statement
+(group commit, :meth:`~storage.database.Database.insert_grouped`): under load a checkpoint
+costs a share of one commit instead of a place in a queue of them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from scriptgen.checkpoints import StoredStep
 from scriptgen.models import CallUsage
 from storage._time import to_db
 from storage.database import Database
-from storage.usage import insert_usage, usage_from_row
+from storage.migrations import STEP_SAVE_COLUMNS, STEP_SAVES
+from storage.usage import USAGE_COLUMNS, usage_from_row, usage_values
 
 __all__ = ["SqliteCheckpoints"]
 
@@ -42,19 +45,26 @@ class SqliteCheckpoints:
 
         Saving a key again replaces the step (its new call is added to the ledger: it was paid).
         """
-        payload = value.model_dump_json()
-        async with self._db.transaction() as tx:
-            usage_id = await insert_usage(tx, self.episode_id, usage, "ok")
-            await tx.execute(
-                "INSERT INTO steps (episode_id, key, payload, usage_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (episode_id, key) DO UPDATE"
-                " SET payload = excluded.payload, usage_id = excluded.usage_id,"
-                " created_at = excluded.created_at",
-                (self.episode_id, key, payload, usage_id, to_db(tx.now())),
-            )
+        row = (
+            self.episode_id,
+            key,
+            value.model_dump_json(),
+            usage.step,
+            usage.model,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_write_tokens,
+            usage.cache_read_tokens,
+            float(usage.latency_s),
+            usage.retries,
+            to_db(self._db.now()),
+        )
+        await self._db.insert_grouped(STEP_SAVES, STEP_SAVE_COLUMNS, row)
 
     async def record_failure(self, key: str, usage: CallUsage) -> None:
-        """Add a failed call to the ledger (no step is kept for it)."""
-        async with self._db.transaction() as tx:
-            await insert_usage(tx, self.episode_id, usage, "error")
+        """Add a failed call to the ledger (no step is kept for it), committed before returning.
+
+        Grouped like saves: a rate-limited provider fails many episodes' calls at once.
+        """
+        row = usage_values(self.episode_id, usage, "error", self._db.now())
+        await self._db.insert_grouped("usage", USAGE_COLUMNS, row)

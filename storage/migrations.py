@@ -12,20 +12,37 @@ through ``tx.execute``; ``executescript`` would COMMIT behind the transaction's 
 
 A change to the scriptgen models that old stored JSON would no longer validate against (the
 models forbid unknown fields) also needs a migration here that rewrites the stored JSON.
+
+:data:`TEMP_SCHEMA` holds the objects each connection makes for itself in its ``temp`` schema,
+never written to the file: a migration that changes the ``usage`` or ``steps`` columns changes
+them too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from storage._time import to_db
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
-    from storage.database import Database, Transaction
+    import sqlite3
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "Migration", "applied_migrations", "migrate"]
+    from storage.database import Database, Params, Transaction
+
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "STEP_SAVES",
+    "STEP_SAVE_COLUMNS",
+    "TEMP_SCHEMA",
+    "Migration",
+    "applied_migrations",
+    "create_temp_schema",
+    "migrate",
+    "refuse_foreign",
+]
 
 Migration = Callable[["Transaction"], Awaitable[None]]
 
@@ -85,12 +102,30 @@ async def applied_migrations(db: Database) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-async def _refuse_foreign(db: Database, tx: Transaction) -> None:
-    row = await tx.fetchone("PRAGMA application_id")
+class _Reader(Protocol):
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None: ...
+
+
+async def refuse_foreign(db: Database) -> None:
+    """Refuse a file holding another application's tables, reading only: ``Database.open``
+    runs it before anything (``journal_mode``, a migration) could change the file."""
+    await _refuse_foreign(db, db)
+
+
+async def create_temp_schema(db: Database) -> None:
+    """Make this connection's :data:`TEMP_SCHEMA` (after the migrations: it uses their tables)."""
+    for sql in TEMP_SCHEMA:
+        await db.fetchall(sql)
+
+
+async def _refuse_foreign(db: Database, reader: _Reader) -> None:
+    row = await reader.fetchone("PRAGMA application_id")
     application_id = int(row[0]) if row is not None else 0
     tables = {
         str(r[0])
-        for r in await tx.fetchall(
+        for r in await reader.fetchall(
             "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     }
@@ -216,3 +251,49 @@ async def m002_status_shown(tx: Transaction) -> None:
         "CREATE INDEX episodes_status_stale ON episodes (id)"
         " WHERE status IN ('done', 'failed', 'cancelled') AND status_shown IS NOT status"
     )
+
+
+# -- per connection, in its temp schema ---------------------------------------------------------
+
+STEP_SAVES: Final = "temp.step_saves"
+"""A view to INSERT checkpoint saves into: each row becomes a ``usage`` row (outcome ``ok``) and
+the ``steps`` row pointing at it, by the trigger below, in the inserting statement. One
+multi-row INSERT thus saves many steps, each with its ledger row, in one statement: one
+transaction and one round trip for a whole group commit (``Database.insert_grouped``). A
+failing row (a missing episode, invalid JSON) fails the whole statement: nothing half-written."""
+
+STEP_SAVE_COLUMNS: Final = (
+    "episode_id",
+    "key",
+    "payload",
+    "step",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "latency_s",
+    "retries",
+    "created_at",
+)
+
+TEMP_SCHEMA: Final = (
+    f"CREATE TEMP VIEW step_saves ({', '.join(STEP_SAVE_COLUMNS)})"
+    f" AS SELECT {', '.join(['NULL'] * len(STEP_SAVE_COLUMNS))} WHERE 0",
+    # last_insert_rowid() inside a trigger is the row the trigger itself just inserted.
+    """
+    CREATE TEMP TRIGGER step_saves_insert INSTEAD OF INSERT ON step_saves
+    BEGIN
+        INSERT INTO usage (episode_id, step, model, input_tokens, output_tokens,
+            cache_write_tokens, cache_read_tokens, latency_s, retries, outcome, created_at)
+        VALUES (NEW.episode_id, NEW.step, NEW.model, NEW.input_tokens, NEW.output_tokens,
+            NEW.cache_write_tokens, NEW.cache_read_tokens, NEW.latency_s, NEW.retries, 'ok',
+            NEW.created_at);
+        INSERT INTO steps (episode_id, key, payload, usage_id, created_at)
+        VALUES (NEW.episode_id, NEW.key, NEW.payload, last_insert_rowid(), NEW.created_at)
+        ON CONFLICT (episode_id, key) DO UPDATE
+        SET payload = excluded.payload, usage_id = excluded.usage_id,
+            created_at = excluded.created_at;
+    END
+    """,
+)

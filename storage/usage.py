@@ -20,6 +20,21 @@ __all__ = ["Outcome", "UsageLog"]
 
 Outcome = Literal["ok", "error"]
 
+USAGE_COLUMNS: Final = (
+    "episode_id",
+    "step",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "latency_s",
+    "retries",
+    "outcome",
+    "created_at",
+)
+"""The columns :func:`usage_values` gives values for, in its order."""
+
 TOTALS_SQL: Final = (
     "count(*), coalesce(sum(u.input_tokens), 0), coalesce(sum(u.output_tokens), 0),"
     " coalesce(sum(u.cache_write_tokens), 0), coalesce(sum(u.cache_read_tokens), 0),"
@@ -61,28 +76,34 @@ class UsageLog:
 
 
 async def insert_usage(tx: Transaction, episode_id: int, usage: CallUsage, outcome: Outcome) -> int:
-    """Insert one ledger row inside ``tx``; return its id. Shared with the checkpoints."""
+    """Insert one ledger row inside ``tx``; return its id."""
     row = await tx.fetchone(
-        "INSERT INTO usage (episode_id, step, model, input_tokens, output_tokens,"
-        " cache_write_tokens, cache_read_tokens, latency_s, retries, outcome, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            episode_id,
-            usage.step,
-            usage.model,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_write_tokens,
-            usage.cache_read_tokens,
-            float(usage.latency_s),
-            usage.retries,
-            outcome,
-            to_db(tx.now()),
-        ),
+        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)})"
+        f" VALUES ({', '.join('?' * len(USAGE_COLUMNS))}) RETURNING id",
+        usage_values(episode_id, usage, outcome, tx.now()),
     )
     if row is None:  # pragma: no cover - INSERT … RETURNING always returns the row
         raise StorageError(f"{tx.db.label}: recording usage returned no row")
     return int(row[0])
+
+
+def usage_values(
+    episode_id: int, usage: CallUsage, outcome: Outcome, now: datetime
+) -> tuple[int, str, str, int, int, int, int, float, int, str, str]:
+    """The values of one ledger row, in the order of :data:`USAGE_COLUMNS`."""
+    return (
+        episode_id,
+        usage.step,
+        usage.model,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_write_tokens,
+        usage.cache_read_tokens,
+        float(usage.latency_s),
+        usage.retries,
+        outcome,
+        to_db(now),
+    )
 
 
 def usage_from_row(row: sqlite3.Row) -> CallUsage:

@@ -2,7 +2,7 @@
 
 The full bench takes tens of seconds and its figures depend on the machine, so only small runs
 here, checking the bench measures what it says (every save timed, the breakdown adds up, the
-what-if rows read back through ``SqliteCheckpoints`` exactly like the product's).
+replay of the previous save reads back through ``SqliteCheckpoints`` exactly like the product's).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from bench.storage import (
     Recorded,
     file_size,
     pct,
+    previous_run,
     product_run,
     record,
     size_bench,
-    worker_run,
 )
 from storage import Database, EpisodeStore, SqliteCheckpoints
 
@@ -56,24 +56,38 @@ async def test_product_run_times_every_save_and_the_parts_add_up(
     tmp_path: Path, episode: Recorded
 ) -> None:
     samples = await product_run(tmp_path / "p.db", [episode], "alone")
-    assert len(samples.total) == len(samples.commit) == len(episode.saves)
-    for total, lock, statements, commit in zip(
-        samples.total, samples.lock, samples.statements, samples.commit, strict=True
+    assert len(samples.total) == len(samples.statement) == len(episode.saves)
+    for total, queue, statement in zip(
+        samples.total, samples.queue, samples.statement, strict=True
     ):
-        assert lock >= 0 and statements > 0 and commit > 0
-        assert lock + statements + commit <= total
+        assert queue >= 0 and statement > 0
+        assert queue + statement <= total
     assert samples.wall >= sum(samples.total) * 0.99
+    # One episode at a time: nothing to group with.
+    assert samples.statements == samples.rows == len(episode.saves)
     assert await stored_steps(tmp_path / "p.db") == expected_steps(episode)
 
 
-@pytest.mark.parametrize("group", [False, True])
-async def test_what_if_writes_what_the_product_writes(
-    tmp_path: Path, episode: Recorded, group: bool
+@pytest.mark.parametrize("grouped", [True, False])
+async def test_concurrent_saves_are_grouped_unless_turned_off(
+    tmp_path: Path, episode: Recorded, grouped: bool
+) -> None:
+    """Five copies of the episode saving at once share statements; with grouping off, not."""
+    samples = await product_run(tmp_path / "p.db", [episode] * 5, "burst", grouped=grouped)
+    assert samples.rows == len(samples.total) == len(samples.statement) == 5 * len(episode.saves)
+    if grouped:
+        assert samples.statements < samples.rows
+    else:
+        assert samples.statements == samples.rows
+
+
+async def test_previous_save_writes_what_the_product_writes(
+    tmp_path: Path, episode: Recorded
 ) -> None:
     path = tmp_path / "w.db"
-    samples = await worker_run(path, [episode], "burst", group=group)
+    samples = await previous_run(path, [episode], "burst")
     assert len(samples.total) == len(episode.saves)
-    assert samples.commit == []  # not instrumented
+    assert samples.statement == []  # not instrumented
     assert await stored_steps(path) == expected_steps(episode)
 
 

@@ -142,6 +142,8 @@ async def test_a_resumed_episode_can_still_be_cancelled(make_room: RoomFactory) 
     room = await make_room(slow, shutdown_grace=0.1)
     inter = await start_episode(room)
     await inter.wait_for_original_edit(lambda m: bool(m.components), 10)
+    while not any(r.kind == "dialogue" for r in slow.history):  # the outline is checkpointed
+        await asyncio.sleep(0.01)
     await room.bot.close()
     paused = await inter.wait_for_original_edit(lambda m: "Paused" in description(m), 5)
     assert paused.custom_ids() == []
