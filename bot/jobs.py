@@ -132,8 +132,18 @@ class EpisodeJobs:
         for record in await self.episodes.list_status_stale():
             await self._show_ending(record)
         for record in await self.episodes.list_unfinished():
-            if record.public_id not in self.running:
+            if record.public_id in self.running:
+                continue
+            try:
                 await self.resume(record)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                # The channel is gone or closed to the bot: retrying at every start won't help.
+                log.warning("cannot resume %s in its channel: %s", record.public_id, exc)
+                await self.episodes.fail(
+                    record.id, "Could not resume: the bot can no longer post in that channel."
+                )
+            except discord.HTTPException as exc:
+                log.warning("resuming %s failed (%s); the next start tries again", record.public_id, exc)
 
     async def _show_ending(self, record: EpisodeRecord) -> None:
         job = self._job(record)

@@ -161,3 +161,21 @@ async def test_a_resumed_episode_can_still_be_cancelled(make_room: RoomFactory) 
     [record] = await resumed.bot.episodes.list_recent(room.guild.id)
     assert record.status == "cancelled"
     assert "outline" not in {r.key for r in resumed.provider.history}  # type: ignore[attr-defined]
+
+
+async def test_an_episode_whose_channel_is_closed_is_failed_not_retried_forever(
+    make_room: RoomFactory,
+) -> None:
+    """A restart that cannot post in the episode's channel fails it with a clear reason."""
+    slow = ScriptedProvider({"dialogue": 30.0})
+    room = await make_room(slow, shutdown_grace=0.1)
+    inter = await start_episode(room)
+    await inter.wait_for_original_edit(lambda m: bool(m.components), 10)
+    await room.bot.close()
+    room.fake.fail(POST_MESSAGE, status=403, code=50001, message="Missing Access")
+    restarted = await make_room(ScriptedProvider())
+    async with asyncio.timeout(10):
+        while not (records := await restarted.bot.episodes.list_recent(room.guild.id))[0].finished:
+            await asyncio.sleep(0.02)
+    assert records[0].status == "failed"
+    assert records[0].error == "Could not resume: the bot can no longer post in that channel."
