@@ -143,7 +143,9 @@ class EpisodeJobs:
                     record.id, "Could not resume: the bot can no longer post in that channel."
                 )
             except discord.HTTPException as exc:
-                log.warning("resuming %s failed (%s); the next start tries again", record.public_id, exc)
+                log.warning(
+                    "resuming %s failed (%s); the next start tries again", record.public_id, exc
+                )
 
     async def _show_ending(self, record: EpisodeRecord) -> None:
         job = self._job(record)
