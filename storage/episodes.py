@@ -15,20 +15,23 @@ Rules this module keeps, so the bot above it cannot get them wrong:
 from __future__ import annotations
 
 import json
-import re
-import secrets
-import sqlite3
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Final, Literal, cast, get_args
 
-from pydantic import ValidationError
-
-from scriptgen.models import EpisodeRequest, Script, UsageTotals
-from storage._time import from_db, to_db
+from scriptgen.models import EpisodeRequest, Script
+from storage._time import to_db
 from storage.database import Database, SqlValue, Transaction
 from storage.errors import EpisodeLimitReached, StorageError
+from storage.records import (
+    FINISHED,
+    MAX_ERROR_CHARS,
+    UNFINISHED,
+    UNFINISHED_SQL,
+    EpisodeRecord,
+    EpisodeStatus,
+    new_public_id,
+    normalize_public_id,
+    record_from_row,
+)
 from storage.usage import TOTALS_SQL, totals_from_row
 
 __all__ = [
@@ -39,76 +42,6 @@ __all__ = [
     "EpisodeStore",
     "normalize_public_id",
 ]
-
-EpisodeStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-STATUSES: Final[frozenset[str]] = frozenset(get_args(EpisodeStatus))
-UNFINISHED: Final[tuple[EpisodeStatus, ...]] = ("queued", "running")
-"""Work still owed to a writer: resumed at start-up, counted against limits."""
-FINISHED: Final[tuple[EpisodeStatus, ...]] = ("done", "failed", "cancelled")
-
-MAX_ERROR_CHARS: Final = 2000
-
-_ALPHABET: Final = "23456789abcdefghjkmnpqrstuvwxyz"
-"""No 0/o, 1/l/i: writers read these ids off a screen and type them."""
-_PUBLIC_ID = re.compile(rf"ep-[{_ALPHABET}]{{5,8}}")
-_UNFINISHED_SQL: Final = "status IN ('queued', 'running')"
-"""Spelt exactly as in the partial indexes' WHERE, so SQLite can use them."""
-
-
-def normalize_public_id(text: str) -> str | None:
-    """``" EP-7F3K2 "`` and ``"7f3k2"`` → ``"ep-7f3k2"``; ``None`` if it cannot be one of ours."""
-    candidate = text.strip().lower()
-    if not candidate.startswith("ep-"):
-        candidate = f"ep-{candidate}"
-    return candidate if _PUBLIC_ID.fullmatch(candidate) else None
-
-
-def _new_public_id(length: int) -> str:
-    return "ep-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeRecord:
-    """One row of ``episodes``, with its JSON parsed back into scriptgen models."""
-
-    id: int
-    """Internal; never shown to writers (it would reveal how many episodes exist)."""
-    public_id: str
-    guild_id: int
-    channel_id: int
-    author_id: int
-    author_name: str
-    request: EpisodeRequest
-    title: str | None
-    """The outline's title once it exists (or the writer's own)."""
-    status: EpisodeStatus
-    error: str | None
-    cancelled_by: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    status_channel_id: int | None
-    status_message_id: int | None
-    script: Script | None
-    delivered_message_id: int | None
-    provider: str
-    model: str
-    totals: UsageTotals | None
-    """Every call's usage, from the ledger, as of the episode's end; ``None`` while unfinished."""
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
-    def display_title(self) -> str:
-        """A title for lists and status messages, even before the outline exists."""
-        if self.title:
-            return self.title
-        if self.request.title:
-            return self.request.title
-        premise = " ".join(self.request.premise.split())
-        return premise if len(premise) <= 60 else premise[:59].rstrip() + "…"
 
 
 class EpisodeStore:
@@ -141,13 +74,13 @@ class EpisodeStore:
             if max_unfinished_per_author is not None:
                 running = await _count(
                     tx,
-                    f"guild_id = ? AND author_id = ? AND {_UNFINISHED_SQL}",
+                    f"guild_id = ? AND author_id = ? AND {UNFINISHED_SQL}",
                     (guild_id, author_id),
                 )
                 if running >= max_unfinished_per_author:
                     raise EpisodeLimitReached("author", max_unfinished_per_author, running)
             if max_unfinished_per_guild is not None:
-                running = await _count(tx, f"guild_id = ? AND {_UNFINISHED_SQL}", (guild_id,))
+                running = await _count(tx, f"guild_id = ? AND {UNFINISHED_SQL}", (guild_id,))
                 if running >= max_unfinished_per_guild:
                     raise EpisodeLimitReached("guild", max_unfinished_per_guild, running)
             now = to_db(tx.now())
@@ -161,7 +94,7 @@ class EpisodeStore:
                     " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)"
                     " ON CONFLICT (public_id) DO NOTHING RETURNING *",
                     (
-                        _new_public_id(5 + attempt // 4),
+                        new_public_id(5 + attempt // 4),
                         guild_id,
                         channel_id,
                         author_id,
@@ -174,7 +107,7 @@ class EpisodeStore:
                     ),
                 )
                 if row is not None:
-                    return self._record(row)
+                    return record_from_row(self._db.label, row)
             raise StorageError(f"{self._db.label}: could not find a free episode id")
 
     async def get(self, guild_id: int, public_id: str) -> EpisodeRecord | None:
@@ -201,7 +134,7 @@ class EpisodeStore:
     async def running_for_author(self, guild_id: int, author_id: int) -> list[EpisodeRecord]:
         """The writer's unfinished (queued or running) episodes in this guild, oldest first."""
         return await self._many(
-            f"SELECT * FROM episodes WHERE guild_id = ? AND author_id = ? AND {_UNFINISHED_SQL}"
+            f"SELECT * FROM episodes WHERE guild_id = ? AND author_id = ? AND {UNFINISHED_SQL}"
             " ORDER BY id",
             (guild_id, author_id),
         )
@@ -209,7 +142,7 @@ class EpisodeStore:
     async def count_running(self, guild_id: int) -> int:
         """How many of the guild's episodes are unfinished (queued or running)."""
         row = await self._db.fetchone(
-            f"SELECT count(*) FROM episodes WHERE guild_id = ? AND {_UNFINISHED_SQL}",
+            f"SELECT count(*) FROM episodes WHERE guild_id = ? AND {UNFINISHED_SQL}",
             (guild_id,),
         )
         return int(row[0]) if row is not None else 0
@@ -223,7 +156,7 @@ class EpisodeStore:
         theirs, and another process's episodes stay with it.
         """
         return await self._many(
-            *_in_guilds(f"SELECT * FROM episodes WHERE {_UNFINISHED_SQL}", guild_ids)
+            *_in_guilds(f"SELECT * FROM episodes WHERE {UNFINISHED_SQL}", guild_ids)
         )
 
     async def list_undelivered(
@@ -262,12 +195,12 @@ class EpisodeStore:
     async def fail(self, episode_id: int, error: str) -> bool:
         """queued/running → failed, keeping a (bounded) error message for the writer."""
         return await self._end(
-            episode_id, "failed", {"error": error[:MAX_ERROR_CHARS]}, where=_UNFINISHED_SQL
+            episode_id, "failed", {"error": error[:MAX_ERROR_CHARS]}, where=UNFINISHED_SQL
         )
 
     async def cancel(self, episode_id: int, by: str) -> bool:
         """queued/running → cancelled. ``False`` if it had already ended (done, failed...)."""
-        return await self._end(episode_id, "cancelled", {"cancelled_by": by}, where=_UNFINISHED_SQL)
+        return await self._end(episode_id, "cancelled", {"cancelled_by": by}, where=UNFINISHED_SQL)
 
     async def mark_delivered(self, episode_id: int, message_id: int) -> bool:
         """Record that the script was posted. ``False`` if it already was, or is not done:
@@ -357,50 +290,12 @@ class EpisodeStore:
 
     async def _one(self, sql: str, params: Sequence[SqlValue]) -> EpisodeRecord | None:
         row = await self._db.fetchone(sql, params)
-        return self._record(row) if row is not None else None
+        return record_from_row(self._db.label, row) if row is not None else None
 
     async def _many(self, sql: str, params: Sequence[SqlValue]) -> list[EpisodeRecord]:
-        return [self._record(row) for row in await self._db.fetchall(sql, params)]
-
-    def _record(self, row: sqlite3.Row) -> EpisodeRecord:
-        status = row["status"]
-        if status not in STATUSES:
-            raise StorageError(
-                f"{self._db.label}: episode {row['public_id']} has status {status!r}"
-            )
-        try:
-            request = EpisodeRequest.model_validate_json(row["request"])
-            script = Script.model_validate_json(row["script"]) if row["script"] else None
-            totals = UsageTotals.model_validate_json(row["totals"]) if row["totals"] else None
-        except ValidationError as err:
-            raise StorageError(
-                f"{self._db.label}: episode {row['public_id']} holds JSON this version cannot "
-                f"read ({err.error_count()} error(s), first: {err.errors()[0]['msg']}): "
-                "a migration is missing"
-            ) from err
-        return EpisodeRecord(
-            id=row["id"],
-            public_id=row["public_id"],
-            guild_id=row["guild_id"],
-            channel_id=row["channel_id"],
-            author_id=row["author_id"],
-            author_name=row["author_name"],
-            request=request,
-            title=row["title"],
-            status=cast(EpisodeStatus, status),
-            error=row["error"],
-            cancelled_by=row["cancelled_by"],
-            created_at=from_db(row["created_at"]),
-            updated_at=from_db(row["updated_at"]),
-            finished_at=from_db(row["finished_at"]) if row["finished_at"] else None,
-            status_channel_id=row["status_channel_id"],
-            status_message_id=row["status_message_id"],
-            script=script,
-            delivered_message_id=row["delivered_message_id"],
-            provider=row["provider"],
-            model=row["model"],
-            totals=totals,
-        )
+        return [
+            record_from_row(self._db.label, row) for row in await self._db.fetchall(sql, params)
+        ]
 
 
 async def _count(tx: Transaction, where: str, params: Sequence[SqlValue]) -> int:
