@@ -86,6 +86,7 @@ from storage import Database, EpisodeStore, SqliteCheckpoints
 from storage._group import GroupCommit, Pending
 from storage._time import to_db
 from storage.database import SqlValue
+from storage.usage import usage_values
 
 EPISODES = 50
 RESUME_EPISODES = 100
@@ -391,20 +392,7 @@ async def previous_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> 
             async with db.transaction() as tx:
                 now = to_db(tx.now())
                 row = await tx.fetchone(
-                    _INSERT_USAGE,
-                    (
-                        episode_id,
-                        usage.step,
-                        usage.model,
-                        usage.input_tokens,
-                        usage.output_tokens,
-                        usage.cache_write_tokens,
-                        usage.cache_read_tokens,
-                        float(usage.latency_s),
-                        usage.retries,
-                        "ok",
-                        now,
-                    ),
+                    _INSERT_USAGE, usage_values(episode_id, usage, "ok", tx.now())
                 )
                 assert row is not None
                 await tx.execute(_UPSERT_STEP, (episode_id, save.key, payload, row[0], now))

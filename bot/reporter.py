@@ -95,14 +95,12 @@ class StatusReporter:
         *,
         interval: float,
         move: Mover,
-        on_moved: Callable[[ChannelTarget], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._render = render
         self.target = target
         self.interval = interval
         self._move = move
-        self._on_moved = on_moved
         self._clock = clock
         self._dirty = asyncio.Event()
         self._closing = False
@@ -169,5 +167,3 @@ class StatusReporter:
 
     async def _move_to_channel(self, content: StatusContent) -> None:
         self.target = await self._move(content)
-        if self._on_moved is not None:
-            await self._on_moved(self.target)

@@ -39,8 +39,7 @@ class ScriptedProvider:
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self._writer = DemoProvider(seed=self.seed, latencies={}, time_to_first_token=0)
-        self._writer.seconds_per_token = 0
+        self._writer = DemoProvider(seed=self.seed, time_to_first_token=0, seconds_per_token=0)
 
     @property
     def scenes_in_flight(self) -> set[int]:

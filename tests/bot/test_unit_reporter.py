@@ -163,18 +163,12 @@ def reporter_for(
     mover: Mover | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
-    moved: list[ChannelTarget] | None = None,
 ) -> StatusReporter:
-    async def on_moved(new: ChannelTarget) -> None:
-        if moved is not None:
-            moved.append(new)
-
     return StatusReporter(
         board.render,
         target,
         interval=INTERVAL,
         move=mover or Mover(clock),
-        on_moved=on_moved,
         clock=clock,
     )
 
@@ -273,14 +267,13 @@ async def test_a_dead_status_message_moves_to_a_new_one(status: int, code: int) 
     """A dead token or deleted message: the newest state is posted anew and edited there."""
     clock = ManualClock()
     board, first, mover = Board(), FakeTarget(1, clock), Mover(clock)
-    moved: list[ChannelTarget] = []
     first.failures.append(http_error(status, code, "gone"))
-    reporter = reporter_for(board, first, mover, clock=clock, moved=moved)
+    reporter = reporter_for(board, first, mover, clock=clock)
     reporter.start()
-    await until(lambda: bool(moved))
+    await until(lambda: reporter.target is not first)
     assert mover.posted == ["state 0"]
     [second] = mover.targets
-    assert reporter.target is second and moved == [second]
+    assert reporter.target is second
     board.state = 1
     reporter.update()
     await second.wait_for_shown(1)
@@ -294,8 +287,7 @@ async def test_an_expired_target_moves_before_any_edit_is_tried() -> None:
     """Once the interaction token is about to die, the status moves instead of editing it."""
     clock = ManualClock()
     board, first, mover = Board(), FakeTarget(1, clock, expires_at=100.0), Mover(clock)
-    moved: list[ChannelTarget] = []
-    reporter = reporter_for(board, first, mover, clock=clock, moved=moved)
+    reporter = reporter_for(board, first, mover, clock=clock)
     reporter.start()
     await first.wait_for_shown(1)
     clock.now = 100.0
@@ -304,7 +296,7 @@ async def test_an_expired_target_moves_before_any_edit_is_tried() -> None:
     await reporter.finish()
     assert first.attempts == [0.0] and first.shown == ["state 0"]
     assert mover.posted == ["state 1"]
-    assert moved == mover.targets and reporter.target is mover.targets[0]
+    assert len(mover.targets) == 1 and reporter.target is mover.targets[0]
 
 
 async def test_after_a_move_edits_go_to_the_new_message() -> None:
