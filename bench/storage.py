@@ -9,7 +9,7 @@ disk. Step payloads are real: one run of the generator with the demo provider (n
 generator makes them (outline, dialogue + directions per scene, comedy, refinements); the
 benchmarks replay those saves through ``SqliteCheckpoints``.
 
-1. Checkpoint writes, 50 episodes on one ``Database``:
+1. Checkpoint writes, 50 episodes on one ``Database``, in three modes:
    - ``alone``: the same episodes one after another, one save at a time (no contention);
    - ``burst``: 50 episodes replaying their saves concurrently with no pause between saves, the
      worst case (every episode's model call returning at the same instant, over and over); its
@@ -17,39 +17,52 @@ benchmarks replay those saves through ``SqliteCheckpoints``.
    - ``paced``: 50 episodes concurrently, each pausing 0-200 ms (uniform) before each save: up
      to 500 saves/s offered (~300/s averaged over the run, as short episodes end first), about
      what 256 concurrent model calls of ~1 s (the largest ``max_concurrent_calls``) would ask.
-   Latency is measured around each ``await save(...)``. A save is group-committed
-   (``Database.insert_grouped``): the rows queued while the connection is busy go in ONE
-   multi-row INSERT (through a temp view whose trigger writes each step with its ledger row),
-   which is its own transaction and one round trip to the worker thread; the automatic WAL
-   checkpoint is off and a second connection checkpoints in the background. The breakdown splits
-   a save into its wait in the queue (for the lock and the statement before its own), its
-   statement (the round trip, the INSERT of every row queued, the COMMIT), and the rest (JSON
-   dump, task hops, wake-ups); it counts rows per statement, statements over 10 ms, background
-   checkpoints, and the passes of theirs that held the writers' lock (``storage/_wal.py``).
-   Variants isolate the causes, on the shipped code with one thing changed: no group commit
-   (each save in a statement of its own), ``wal_autocheckpoint=1000`` (SQLite's default: a
-   checkpoint inside every ~1,000-page COMMIT) and ``synchronous=FULL`` (an fsync on every
-   commit). The previous save, replayed in the same run for comparison: one transaction per save
-   on ``Database.transaction`` (BEGIN, INSERT usage … RETURNING, INSERT step, COMMIT: five round
-   trips, each save queued on the lock), automatic checkpoints inside COMMIT.
-   A noise floor (how late the event loop wakes from a 1 ms sleep, and one no-op round trip to a
-   worker thread, right after it and after 5 ms idle), taken before and after, tells what the
-   machine itself adds: on a shared 2-CPU machine the tail latencies of every row move with the
-   other processes' load. The floor rows replay the same saves through a save that does nothing
-   but dump its JSON and make one round trip to the connection's thread: no design that keeps
-   SQLite off the event loop can beat them.
+   The shipped rows replay the saves as the generator makes them: each step is handed to its
+   episode's ``CheckpointWriter`` (``scriptgen/checkpoints.py``), which commits the episode's steps
+   in order on a task of its own while the pipeline goes on. Their latency is what the step waits
+   for its checkpoint (the hand-over: the brief's p99 < 1 ms applies to it), and "on disk" the
+   time from the hand-over to the commit; their rate counts until every episode has settled (the
+   generator settles before it returns). With no pause between saves (alone, burst) a writer's
+   queue builds up, and "on disk" is mostly that queue.
+   The commit rows time ``await SqliteCheckpoints.save(...)``, what a writer task waits for. A save
+   is group-committed (``Database.insert_grouped``): the rows queued while the connection is busy
+   go in ONE multi-row INSERT (through a temp view whose trigger writes each step with its ledger
+   row), which is its own transaction and one round trip to the worker thread; the automatic WAL
+   checkpoint is off and a second connection checkpoints in the background. The breakdown splits a
+   save into its wait in the queue (for the lock and the statement before its own), its statement
+   (the round trip, the INSERT of every row queued, the COMMIT), and the rest (JSON dump, task
+   hops, wake-ups); it counts rows per statement, statements over 10 ms, background checkpoints,
+   and the passes of theirs that held the writers' lock (``storage/_wal.py``). Variants isolate the
+   causes, on the shipped code with one thing changed: no group commit (each save in a statement of
+   its own), ``wal_autocheckpoint=1000`` (SQLite's default: a checkpoint inside every ~1,000-page
+   COMMIT) and ``synchronous=FULL`` (an fsync on every commit). The previous save, replayed in the
+   same run for comparison: one transaction per save on ``Database.transaction`` (BEGIN, INSERT
+   usage … RETURNING, INSERT step, COMMIT: five round trips, each save queued on the lock),
+   automatic checkpoints inside COMMIT. A noise floor (how late the event loop wakes from a 1 ms
+   sleep, and one no-op round trip to a worker thread, right after it and after 5 ms idle), taken
+   before and after, tells what the machine itself adds: on a shared 2-CPU machine the tail
+   latencies of every row move with the other processes' load. The floor rows replay the same saves
+   through a save that does nothing but dump its JSON and make one round trip to the connection's
+   thread: no commit that keeps SQLite off the event loop can land sooner.
 2. Resume: 100 unfinished episodes with some of their steps saved (plus finished history); time
    ``Database.open``, ``EpisodeStore.list_unfinished()`` and ``SqliteCheckpoints.load()`` of
    each, one after another as ``bot.jobs.Jobs.resume_all`` does.
 3. Size: finished episodes (their steps and ledger kept, script stored by ``finish``); file
    bytes after ``wal_checkpoint(TRUNCATE)`` divided by the number of episodes, for 4 and 12
    scenes, with where the bytes are (``dbstat``).
+4. Whole episodes (``bench/_checkpoint_pipeline.py``): the real generator writes the 50 episodes
+   at once with checkpoints in memory, in SQLite as shipped, and in SQLite awaited inside each
+   step's limiter slot (the save as it was); then the two SQLite ones again while another
+   connection holds the file's write lock for 1 s. Each episode's time is compared with its time
+   in memory.
 
-Targets: p99 < 1 ms per checkpoint (the brief's); capacity >= 1,000 checkpoints/s (4x what the
-largest ``max_concurrent_calls`` of 256 could ask at ~1 s per model call); resume of 100 episodes
-(list + loads) < 500 ms and ``Database.open`` < 100 ms (a restart should be invisible next to
-Discord's own reconnect); <= 100 KiB per 12-scene and <= 50 KiB per 4-scene episode (a 1 GiB
-volume holds 10,000 long episodes).
+Targets: p99 < 1 ms per checkpoint (the brief's), for what a step of the pipeline waits for its
+checkpoint; capacity >= 1,000 checkpoints/s (4x what the largest ``max_concurrent_calls`` of 256
+could ask at ~1 s per model call); resume of 100 episodes (list + loads) < 500 ms and
+``Database.open`` < 100 ms (a restart should be invisible next to Discord's own reconnect);
+<= 100 KiB per 12-scene and <= 50 KiB per 4-scene episode (a 1 GiB volume holds 10,000 long
+episodes); whole episodes with checkpoints on disk <= 1.05x their time in memory, on an idle
+database and with the write lock held by someone else for 1 s ("never the bottleneck").
 """
 
 from __future__ import annotations
@@ -77,7 +90,15 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scriptgen.checkpoints import MemoryCheckpoints
+from bench._checkpoint_pipeline import (
+    CALLS_IN_FLIGHT,
+    CASES,
+    STALL_AT_S,
+    STALL_S,
+    pipeline_bench,
+    pipeline_report,
+)
+from scriptgen.checkpoints import CheckpointWriter, MemoryCheckpoints
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import CallUsage, EpisodeRequest, Script
 from scriptgen.providers.base import StepKind
@@ -219,6 +240,8 @@ class Samples:
     """Per-save durations in seconds: total and its parts; and what the run did."""
 
     total: list[float] = field(default_factory=list)
+    on_disk: list[float] = field(default_factory=list)
+    """Behind the pipeline: from the hand-over of each save to its commit."""
     queue: list[float] = field(default_factory=list)
     statement: list[float] = field(default_factory=list)
     other: list[float] = field(default_factory=list)
@@ -243,7 +266,7 @@ class Samples:
         self.other.append(total - queue - statement)
 
     def extend(self, other: Samples) -> None:
-        for name in ("total", "queue", "statement", "other"):
+        for name in ("total", "on_disk", "queue", "statement", "other"):
             getattr(self, name).extend(getattr(other, name))
         for name in ("wall", "statements", "rows", "slow", "checkpoints", "locked"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -290,7 +313,9 @@ async def replay(
     episodes: Sequence[Recorded],
     mode: Mode,
     instrumented: bool,
+    settle: Callable[[int], Awaitable[None]] | None = None,
 ) -> Samples:
+    """Each episode's saves in order (``mode``); ``settle(episode_id)`` after its last one."""
     samples = Samples()
 
     async def one(episode_id: int, episode: Recorded, rng: random.Random) -> None:
@@ -305,6 +330,8 @@ async def replay(
             finally:
                 _MARKS.reset(token)
             samples.add(time.perf_counter() - started, marks)
+        if settle is not None:
+            await settle(episode_id)
 
     started = time.perf_counter()
     if mode == "alone":
@@ -353,6 +380,47 @@ async def product_run(
             samples.locked = wal.locked_passes - before[1]
         samples.statements, samples.rows = db.timed.statements, db.timed.rows
         samples.slow = len(db.timed.slow)
+        return samples
+    finally:
+        await db.close()
+
+
+class TimedCheckpoints(SqliteCheckpoints):
+    """The product's checkpoints, noting when each save has committed."""
+
+    def __init__(
+        self, db: Database, episode_id: int, committed: dict[tuple[int, str], float]
+    ) -> None:
+        super().__init__(db, episode_id)
+        self._committed = committed
+
+    async def save(self, key: str, value: BaseModel, usage: CallUsage) -> None:
+        await super().save(key, value, usage)
+        self._committed[(self.episode_id, key)] = time.perf_counter()
+
+
+async def writer_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> Samples:
+    """Replay as the generator saves: each step handed to its episode's ``CheckpointWriter``
+    over ``SqliteCheckpoints``. ``total`` is what the step waits for (the hand-over), ``on_disk``
+    the time from the hand-over to the commit; each episode settles after its last save (the
+    generator does so before returning), inside the measured wall time."""
+    db = await Database.open(path)
+    try:
+        ids = await create_episodes(db, episodes)
+        handed: dict[tuple[int, str], float] = {}
+        committed: dict[tuple[int, str], float] = {}
+        writers = {i: CheckpointWriter(TimedCheckpoints(db, i, committed)) for i in ids}
+
+        async def saver(episode_id: int, save: Save) -> None:
+            handed[(episode_id, save.key)] = time.perf_counter()
+            writers[episode_id].save(save.key, save.value, save.usage)
+
+        async def settle(episode_id: int) -> None:
+            await writers[episode_id].settle()
+            writers[episode_id].check()
+
+        samples = await replay(saver, ids, episodes, mode, instrumented=False, settle=settle)
+        samples.on_disk = [committed[key] - at for key, at in handed.items()]
         return samples
     finally:
         await db.close()
@@ -593,17 +661,27 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def latency_row(name: str, samples: Samples, rate_target: bool) -> str:
+def latency_row(name: str, samples: Samples, p99_target: bool, rate_target: bool) -> str:
     rate = len(samples.total) / samples.wall
     p99 = pct(samples.total, 99)
-    checks = [p99 * 1000 < P99_TARGET_MS]
-    target = f"p99<{P99_TARGET_MS:g}ms"
+    checks, targets = [], []
+    if p99_target:
+        checks.append(p99 * 1000 < P99_TARGET_MS)
+        targets.append(f"p99<{P99_TARGET_MS:g}ms")
     if rate_target:
         checks.append(rate >= RATE_TARGET)
-        target += f", >={RATE_TARGET:,.0f}/s"
+        targets.append(f">={RATE_TARGET:,.0f}/s")
+    target = ", ".join(targets) or "(reference)"
+    result = verdict(all(checks)) if checks else ""
+    on_disk = (
+        f"   on disk {ms(pct(samples.on_disk, 50))} / {ms(pct(samples.on_disk, 99))}"
+        f" / {ms(max(samples.on_disk))}"
+        if samples.on_disk
+        else ""
+    )
     return (
         f"{name:<34} {len(samples.total):>6} {rate:>9,.0f} {ms(pct(samples.total, 50)):>8}"
-        f" {ms(p99):>8} {ms(max(samples.total)):>8}  {target:<22} {verdict(all(checks))}"
+        f" {ms(p99):>8} {ms(max(samples.total)):>8}  {target:<22} {result:<6}{on_disk}"
     )
 
 
@@ -641,12 +719,23 @@ class Row:
     instrumented: bool
     repeat: bool = False
     """Pooled over several runs in a full run (the shipped alone and burst rows)."""
+    p99_target: bool = False
+    """The brief's p99 < 1 ms applies: what a step of the pipeline waits for its checkpoint."""
+    rate_target: bool = False
+    """The capacity target applies (burst rows of the product)."""
 
 
 def rows_to_run(episodes: Sequence[Recorded], quick: bool) -> list[Row]:
     """Every row; ``quick`` drops the paced rows (3-4 s each) but the shipped one and its
     floor."""
-    shipped = "as shipped: SqliteCheckpoints.save (group commit, background WAL checkpoints)"
+    shipped = (
+        "as shipped: the generator hands each step to its CheckpointWriter and goes on"
+        " (what the step waits; on disk: hand-over to commit, p50 / p99 / max ms)"
+    )
+    commit = (
+        "the commit behind it: await SqliteCheckpoints.save (group commit, background WAL"
+        " checkpoints)"
+    )
     causes = "causes isolated: the shipped code, one thing changed"
     previous = "before: one transaction per save on Database.transaction, checkpoints in COMMIT"
     least = "floor: each save only dumps its JSON and makes one round trip (SELECT 1)"
@@ -656,9 +745,14 @@ def rows_to_run(episodes: Sequence[Recorded], quick: bool) -> list[Row]:
         "paced": "50 concurrent, paced 0-200 ms",
     }
     rows: list[Row] = []
-    for mode in MODES:
-        make = partial(product_run, episodes=episodes, mode=mode)
-        rows.append(Row(shipped, names[mode], make, mode, True, repeat=mode != "paced"))
+    # The writer's rows carry the brief's p99 target (what a step waits); the commit's only
+    # the capacity one. Both pool their alone and burst runs.
+    for section, run, instrumented in ((shipped, writer_run, False), (commit, product_run, True)):
+        for mode in MODES:
+            make = partial(run, episodes=episodes, mode=mode)
+            repeat, rate = mode != "paced", mode == "burst"
+            p99 = section == shipped
+            rows.append(Row(section, names[mode], make, mode, instrumented, repeat, p99, rate))
     for mode in MODES[1:]:
         make = partial(product_run, episodes=episodes, mode=mode, grouped=False)
         rows.append(Row(causes, f"{mode}, no group commit", make, mode, True))
@@ -677,7 +771,9 @@ def rows_to_run(episodes: Sequence[Recorded], quick: bool) -> list[Row]:
         make = partial(floor_run, episodes=episodes, mode=mode)
         rows.append(Row(least, names[mode], make, mode, False))
     if quick:
-        rows = [row for row in rows if row.mode != "paced" or row.section in (shipped, least)]
+        rows = [
+            row for row in rows if row.mode != "paced" or row.section in (shipped, commit, least)
+        ]
     return rows
 
 
@@ -709,6 +805,9 @@ async def main(quick: bool) -> None:
         )
         by_scenes = {e.request.scene_count: e for e in episodes}
         size = [await size_bench(directory, by_scenes[n], SIZE_EPISODES) for n in (4, 12)]
+        pipeline = await pipeline_bench(
+            directory, [e.request for e in episodes], repeats=1 if quick else 3
+        )
 
     for when, f in zip(("before", "after"), floors, strict=True):
         print(
@@ -728,7 +827,7 @@ async def main(quick: bool) -> None:
         if row.section != section:
             section = row.section
             print(f"  {section}")
-        print(latency_row("    " + row.label, samples, rate_target=row.mode == "burst"))
+        print(latency_row("    " + row.label, samples, row.p99_target, row.rate_target))
 
     print(
         "\n   Where a save's time goes (instrumented rows), ms as mean / p99 / max. Queue: until"
@@ -746,7 +845,7 @@ async def main(quick: bool) -> None:
     )
     for row, samples in results:
         if row.instrumented:
-            label = row.label if row.section.startswith("causes") else f"{row.label} (shipped)"
+            label = row.label if row.section.startswith("causes") else f"{row.label} (commit)"
             print(breakdown_row(label, samples))
     print(
         f"   fsync of 4 KiB on this disk: p50 {ms(pct(fsyncs, 50))} ms, p99 "
@@ -806,6 +905,14 @@ async def main(quick: bool) -> None:
             f"   {s.scenes} scenes, where the bytes are (tables with their indexes): {shares};"
             f" empty schema {s.empty_bytes / 1024:.0f} KiB"
         )
+    print(
+        f"\n4. Whole episodes: {EPISODES} written at once by the generator (demo provider, fixed"
+        f" latencies about 1/30 of real calls, {CALLS_IN_FLIGHT} calls in flight), seconds to each"
+        f" script; with another connection holding the write lock for {STALL_S:g} s from"
+        f" {STALL_AT_S:g} s in ('locked'); medians of {len(pipeline) // len(CASES)} repeat(s)"
+    )
+    for line in pipeline_report(pipeline):
+        print("   " + line)
     print(f"\nTotal run time {time.perf_counter() - began:.1f} s; load average after: {load()}")
 
 

@@ -7,7 +7,7 @@ script = await generator.generate_full_script(EpisodeRequest(premise="...", scen
 fountain = await render(script, "fountain")
 """
 
-from scriptgen.checkpoints import Checkpoints, MemoryCheckpoints, StoredStep
+from scriptgen.checkpoints import Checkpoints, CheckpointWriter, MemoryCheckpoints, StoredStep
 from scriptgen.errors import (
     ConfigurationError,
     InvalidOutputError,
@@ -35,6 +35,7 @@ from scriptgen.render import FORMATS, Format, filename_for, render
 __all__ = [
     "FORMATS",
     "Character",
+    "CheckpointWriter",
     "Checkpoints",
     "ComedyReport",
     "ConfigurationError",

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scriptgen import prompts
-from scriptgen.checkpoints import Checkpoints, MemoryCheckpoints, StoredStep
+from scriptgen.checkpoints import Checkpoints, CheckpointWriter, MemoryCheckpoints, StoredStep
 from scriptgen.comedy import apply_edits, current_jokes, mean_score, weakest_scenes, weave
 from scriptgen.errors import ScriptgenError, StepFailedError
 from scriptgen.limiter import FairLimiter
@@ -70,7 +70,8 @@ class ScriptGenerator:
         """Write the whole episode.
 
         Steps found in ``checkpoints`` are reused instead of asking the model again, and each new
-        step is saved there as it finishes. Pass ``progress`` to read the live state from outside.
+        step is saved there as it finishes (committed beside the next call, and all of them
+        before this returns or raises). Pass ``progress`` to read the live state from outside.
         """
         started = time.monotonic()
         run = _Run(
@@ -78,14 +79,19 @@ class ScriptGenerator:
             request,
             progress or EpisodeProgress(request.scene_count, self.max_refinements),
             progress_callback,
-            checkpoints or MemoryCheckpoints(),
+            CheckpointWriter(checkpoints or MemoryCheckpoints()),
             await (checkpoints.load() if checkpoints else _no_steps()),
             tenant,
         )
-        outline = await run.outline()
-        scenes = await run.scenes(outline)
-        scenes, comedy = await run.optimize_script_comedy(outline, scenes)
-        scenes, refinements = await run.refine(outline, scenes, comedy)
+        try:
+            outline = await run.outline()
+            scenes = await run.scenes(outline)
+            scenes, comedy = await run.optimize_script_comedy(outline, scenes)
+            scenes, refinements = await run.refine(outline, scenes, comedy)
+        finally:
+            # However the run ends (failed, cancelled, done), it ends with its steps committed.
+            await run.saves.settle()
+        run.saves.check()
         run.progress.stage = Stage.DONE
         await run.advance("Done", steps=0)
         return Script(
@@ -114,7 +120,7 @@ class _Run:
         request: EpisodeRequest,
         progress: EpisodeProgress,
         callback: ProgressCallback | None,
-        checkpoints: Checkpoints,
+        saves: CheckpointWriter,
         done: Mapping[str, StoredStep],
         tenant: str,
     ) -> None:
@@ -122,7 +128,7 @@ class _Run:
         self.request = request
         self.progress = progress
         self.callback = callback
-        self.checkpoints = checkpoints
+        self.saves = saves
         self.done = done
         self.tenant = tenant
         self.usage: list[CallUsage] = []
@@ -149,9 +155,9 @@ class _Run:
             limiter.slot(self.tenant) if limiter else nullcontext()
         )
         provider = self.generator.provider
-        # The save happens inside the slot: a drained limiter (a graceful stop) then means
-        # every call that started has also been checkpointed.
         async with slot:
+            # Checked once the slot is ours: no call is paid for after a checkpoint failed.
+            self.saves.check()
             started = time.monotonic()
             try:
                 generation = await provider.generate(step)
@@ -159,9 +165,10 @@ class _Run:
                 failed = CallUsage(
                     step=step.key, model=provider.model, latency_s=time.monotonic() - started
                 )
-                await self.checkpoints.record_failure(step.key, failed)
+                self.saves.record_failure(step.key, failed)
                 raise StepFailedError(step.key, description, exc) from exc
-            await self.checkpoints.save(step.key, generation.value, generation.usage)
+        # Committed behind the pipeline: the next call does not wait for the disk.
+        self.saves.save(step.key, generation.value, generation.usage)
         self.usage.append(generation.usage)
         return generation.value
 

@@ -6,6 +6,10 @@ together, in one statement, so the ledger never misses a call whose output was k
 step exists without its cost. Saves of many episodes arriving together share that statement
 (group commit, :meth:`~storage.database.Database.insert_grouped`): under load a checkpoint
 costs a share of one commit instead of a place in a queue of them.
+
+The generator does not wait for these commits: it hands each step to a
+:class:`scriptgen.checkpoints.CheckpointWriter`, whose task awaits ``save`` in the order the
+steps finished while the next model call runs.
 """
 
 from __future__ import annotations

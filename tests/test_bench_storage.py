@@ -8,9 +8,11 @@ replay of the previous save reads back through ``SqliteCheckpoints`` exactly lik
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from bench._checkpoint_pipeline import PipelineRun, pipeline_report, pipeline_run
 from bench.storage import (
     Recorded,
     file_size,
@@ -19,7 +21,9 @@ from bench.storage import (
     product_run,
     record,
     size_bench,
+    writer_run,
 )
+from scriptgen.models import EpisodeRequest
 from storage import Database, EpisodeStore, SqliteCheckpoints
 
 
@@ -66,6 +70,52 @@ async def test_product_run_times_every_save_and_the_parts_add_up(
     # One episode at a time: nothing to group with.
     assert samples.statements == samples.rows == len(episode.saves)
     assert await stored_steps(tmp_path / "p.db") == expected_steps(episode)
+
+
+@pytest.mark.parametrize("mode", ["alone", "burst"])
+async def test_writer_run_times_the_hand_over_and_the_commit(
+    tmp_path: Path, episode: Recorded, mode: Literal["alone", "burst"]
+) -> None:
+    """The shipped rows: every save handed over and committed, the commit after the hand-over,
+    and the file holds what the product writes."""
+    path = tmp_path / "w.db"
+    samples = await writer_run(path, [episode], mode)
+    assert len(samples.total) == len(samples.on_disk) == len(episode.saves)
+    assert all(lag > 0 for lag in samples.on_disk)
+    assert samples.wall >= max(samples.on_disk)
+    assert await stored_steps(path) == expected_steps(episode)
+
+
+@pytest.mark.parametrize("variant", ["memory", "shipped", "awaited"])
+async def test_pipeline_run_writes_every_episode_whole(
+    tmp_path: Path, variant: Literal["memory", "shipped", "awaited"]
+) -> None:
+    """Section 4: each episode is timed, and on disk (shipped, awaited) every call's step is
+    stored, even with the write lock held by another connection meanwhile."""
+    requests = [EpisodeRequest(premise="The espresso machine unionizes.", scene_count=2)] * 3
+    run = await pipeline_run(
+        tmp_path / "p.db", requests, variant, stalled=True, stall_at=0.0, stall_s=0.2
+    )
+    assert len(run.episode_s) == 3 and all(t > 0 for t in run.episode_s)
+    assert run.wall_s >= max(run.episode_s)
+    assert run.calls >= 3 * (1 + 2 * 2 + 1)
+    assert run.steps_stored == (0 if variant == "memory" else run.calls)
+
+
+def test_pipeline_report_compares_each_episode_with_its_time_in_memory() -> None:
+    """The ratio is per episode against the memory run of the same repeat; only the shipped
+    rows have a target, and a missing step fails them."""
+    memory = PipelineRun("memory", False, [1.0, 2.0], 2.0, 0, 10)
+    shipped = PipelineRun("shipped", False, [1.02, 2.04], 2.04, 10, 10)
+    awaited = PipelineRun("awaited", False, [1.5, 3.0], 3.0, 10, 10)
+    shipped_locked = PipelineRun("shipped", True, [1.1, 2.2], 2.2, 9, 10)
+    awaited_locked = PipelineRun("awaited", True, [2.0, 4.0], 4.0, 10, 10)
+    lines = pipeline_report([memory, shipped, awaited, shipped_locked, awaited_locked])
+    by_label = {line.split("  ")[0]: line for line in lines[1:]}
+    assert "1.020x" in by_label["SQLite, as shipped"] and "PASS" in by_label["SQLite, as shipped"]
+    assert "1.500x" in by_label["SQLite, awaited in the slot (before)"]
+    locked = by_label["SQLite, as shipped, locked 1 s"]
+    assert "1.100x" in locked and "MISSING" in locked and "FAIL" in locked
 
 
 @pytest.mark.parametrize("grouped", [True, False])
