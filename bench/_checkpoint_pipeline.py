@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bench._episodes import create_episodes, remove_database
 from scriptgen.checkpoints import Checkpoints, MemoryCheckpoints
 from scriptgen.generator import ScriptGenerator
 from scriptgen.limiter import FairLimiter
 from scriptgen.models import EpisodeRequest
 from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
 from scriptgen.providers.demo import DemoProvider
-from storage import Database, EpisodeStore, SqliteCheckpoints
+from storage import Database, SqliteCheckpoints
 
 __all__ = [
     "CALLS_IN_FLIGHT",
@@ -136,19 +137,7 @@ async def pipeline_run(
     figures = PipelineRun(variant, stalled)
     db = await Database.open(path)
     try:
-        store = EpisodeStore(db)
-        ids = []
-        for n, request in enumerate(requests):
-            created = await store.create(
-                guild_id=1000 + n % 5,
-                channel_id=2000,
-                author_id=3000 + n,
-                author_name=f"writer{n}",
-                request=request,
-                provider="demo",
-                model="showrunner-demo",
-            )
-            ids.append(created.id)
+        ids = await create_episodes(db, requests)
         limiter = FairLimiter(CALLS_IN_FLIGHT)
         start = time.perf_counter()
         figures.episode_s = [0.0] * len(requests)
@@ -171,11 +160,12 @@ async def pipeline_run(
         stall = (
             asyncio.create_task(_hold_write_lock(path, start + stall_at, stall_s))
             if stalled
-            else asyncio.sleep(0)
+            else None
         )
         await asyncio.gather(*(one(n, r) for n, r in enumerate(requests)))
         figures.wall_s = time.perf_counter() - start
-        await stall
+        if stall is not None:
+            await stall
         row = await db.fetchone("SELECT count(*) FROM steps")
         assert row is not None
         figures.steps_stored = int(row[0])
@@ -190,19 +180,14 @@ async def pipeline_bench(
     """Every case of :data:`CASES`, ``repeats`` times round-robin, each on a fresh file, after
     one run in memory to warm up (not counted)."""
     await pipeline_run(directory / "pipeline-warm-up.db", requests, "memory", False)
-    _remove(directory / "pipeline-warm-up.db")
+    remove_database(directory / "pipeline-warm-up.db")
     runs = []
     for n in range(repeats):
         for variant, stalled in CASES:
             path = directory / f"pipeline-{n}-{variant}-{int(stalled)}.db"
             runs.append(await pipeline_run(path, requests, variant, stalled))
-            _remove(path)
+            remove_database(path)
     return runs
-
-
-def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def pipeline_report(runs: Sequence[PipelineRun]) -> list[str]:

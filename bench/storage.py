@@ -98,6 +98,7 @@ from bench._checkpoint_pipeline import (
     pipeline_bench,
     pipeline_report,
 )
+from bench._episodes import create_episodes, remove_database
 from scriptgen.checkpoints import CheckpointWriter, MemoryCheckpoints
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import CallUsage, EpisodeRequest, Script
@@ -118,7 +119,6 @@ NO_LATENCY: dict[StepKind, float] = dict.fromkeys(
 )
 Mode = Literal["alone", "burst", "paced"]
 MODES: tuple[Mode, ...] = ("alone", "burst", "paced")
-GUILD, CHANNEL, AUTHOR = 111_111_111_111_111_111, 333_333_333_333_333_333, 444_444_444_444_444_444
 
 P99_TARGET_MS = 1.0
 RATE_TARGET = 1000.0
@@ -290,23 +290,6 @@ def ms(seconds: float) -> str:
 Saver = Callable[[int, Save], Awaitable[None]]
 
 
-async def create_episodes(db: Database, episodes: Sequence[Recorded]) -> list[int]:
-    store = EpisodeStore(db)
-    ids = []
-    for n, episode in enumerate(episodes):
-        record_ = await store.create(
-            guild_id=GUILD + n % 5,
-            channel_id=CHANNEL,
-            author_id=AUTHOR + n,
-            author_name=f"writer{n}",
-            request=episode.request,
-            provider="demo",
-            model="showrunner-demo",
-        )
-        ids.append(record_.id)
-    return ids
-
-
 async def replay(
     saver: Saver,
     ids: Sequence[int],
@@ -366,7 +349,7 @@ async def product_run(
             await db.fetchall(pragma)
         if not grouped:
             db.timed.max_rows = 1
-        ids = await create_episodes(db, episodes)
+        ids = await create_episodes(db, [e.request for e in episodes])
         checkpoints = {episode_id: SqliteCheckpoints(db, episode_id) for episode_id in ids}
         wal = db._wal
         before = (wal.checkpoints, wal.locked_passes) if wal is not None else (0, 0)
@@ -406,7 +389,7 @@ async def writer_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> Sa
     generator does so before returning), inside the measured wall time."""
     db = await Database.open(path)
     try:
-        ids = await create_episodes(db, episodes)
+        ids = await create_episodes(db, [e.request for e in episodes])
         handed: dict[tuple[int, str], float] = {}
         committed: dict[tuple[int, str], float] = {}
         writers = {i: CheckpointWriter(TimedCheckpoints(db, i, committed)) for i in ids}
@@ -452,7 +435,7 @@ async def previous_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> 
         if wal is not None:
             await wal.close()
         await db.fetchall("PRAGMA wal_autocheckpoint = 1000")
-        ids = await create_episodes(db, episodes)
+        ids = await create_episodes(db, [e.request for e in episodes])
 
         async def saver(episode_id: int, save: Save) -> None:
             payload = save.value.model_dump_json()
@@ -503,7 +486,7 @@ async def floor_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> Sam
     to the connection's worker thread (``SELECT 1`` through the Database), same replay."""
     db = await Database.open(path)
     try:
-        ids = await create_episodes(db, episodes)
+        ids = await create_episodes(db, [e.request for e in episodes])
 
         async def saver(episode_id: int, save: Save) -> None:
             save.value.model_dump_json()
@@ -536,11 +519,6 @@ def file_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-def remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-
-
 # -- scenario 2: resume --------------------------------------------------------------------------
 
 
@@ -562,7 +540,7 @@ async def resume_bench(
         store = EpisodeStore(db)
         # Finished history first (older ids), then the unfinished episodes.
         chosen = [templates[n % len(templates)] for n in range(history + RESUME_EPISODES)]
-        ids = await create_episodes(db, chosen)
+        ids = await create_episodes(db, [e.request for e in chosen])
         for n, (episode_id, episode) in enumerate(zip(ids, chosen, strict=True)):
             checkpoints = SqliteCheckpoints(db, episode_id)
             finished = n < history
@@ -617,7 +595,7 @@ async def size_bench(directory: Path, template: Recorded, count: int) -> SizeFig
         await db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         empty = file_size(path)
         store = EpisodeStore(db)
-        ids = await create_episodes(db, [template] * count)
+        ids = await create_episodes(db, [template.request] * count)
         for episode_id in ids:
             checkpoints = SqliteCheckpoints(db, episode_id)
             for save in template.saves:
