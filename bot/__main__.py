@@ -23,7 +23,7 @@ from scriptgen.errors import ConfigurationError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.limiter import FairLimiter
 from scriptgen.providers import Provider, make_provider
-from storage import Database, EpisodeStore, StorageError
+from storage import Database, EpisodeStore, RewriteStore, RoomStore, StorageError
 
 log = logging.getLogger("showrunner")
 
@@ -52,7 +52,13 @@ def build_bot(
     """The bot; ``options`` go to discord.py's client (tests shorten its waits)."""
     use_endpoints(settings.discord_api_base, settings.discord_gateway)
     return ShowrunnerBot(
-        settings=settings, generator=generator, db=db, episodes=EpisodeStore(db), **options
+        settings=settings,
+        generator=generator,
+        db=db,
+        episodes=EpisodeStore(db),
+        rooms=RoomStore(db),
+        rewrites=RewriteStore(db),
+        **options,
     )
 
 

@@ -11,12 +11,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.ballots import Ballots
+from bot.cogs.bible import Bible
 from bot.cogs.episodes import Episodes
+from bot.cogs.notes import Notes
+from bot.cogs.rooms import Rooms
 from bot.jobs import EpisodeJobs
+from bot.reviews import Reviews
+from bot.rewrites import RewriteJobs
 from bot.settings import Settings
-from bot.views import EpisodeButton
+from bot.views import EpisodeButton, RewriteButton
 from scriptgen.generator import ScriptGenerator
-from storage import Database, EpisodeStore
+from storage import Database, EpisodeStore, RewriteStore, RoomStore
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,8 @@ class ShowrunnerBot(commands.Bot):
         generator: ScriptGenerator,
         db: Database,
         episodes: EpisodeStore,
+        rooms: RoomStore,
+        rewrites: RewriteStore,
         **options: Any,
     ) -> None:
         # A writers' room never joins voice: discord.py's warnings about voice libraries
@@ -46,13 +54,19 @@ class ShowrunnerBot(commands.Bot):
         self.generator = generator
         self.db = db
         self.episodes = episodes
-        self.jobs = EpisodeJobs(self, settings, generator, db, episodes)
+        self.rooms = rooms
+        self.rewrites = rewrites
+        self.jobs = EpisodeJobs(self, settings, generator, db, episodes, rooms)
+        self.rewrite_jobs = RewriteJobs(self, settings, generator, db, episodes, rewrites, rooms)
+        self.reviews = Reviews(self)
+        self.ballots = Ballots(self)
         self._resuming: asyncio.Task[None] | None = None
         self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
-        await self.add_cog(Episodes(self))
-        self.add_dynamic_items(EpisodeButton)
+        for cog in (Episodes(self), Rooms(self), Bible(self), Notes(self)):
+            await self.add_cog(cog)
+        self.add_dynamic_items(EpisodeButton, RewriteButton)
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -68,16 +82,19 @@ class ShowrunnerBot(commands.Bot):
         gc.freeze()
 
     async def _resume(self) -> None:
-        try:
-            await self.jobs.resume_all()
-        except Exception:
-            log.exception("resuming episodes after the restart failed")
+        for part in (self.jobs, self.rewrite_jobs, self.reviews):
+            try:
+                await part.resume_all()
+            except Exception:
+                log.exception("resuming after the restart failed (%s)", type(part).__name__)
 
     async def close(self) -> None:
         """A graceful stop: running episodes are checkpointed and marked paused first."""
         if self._resuming is not None:
             self._resuming.cancel()
+        await self.reviews.close()
         await self.jobs.pause_all(self.settings.shutdown_grace)
+        await self.rewrite_jobs.pause_all()
         await super().close()
 
     async def on_ready(self) -> None:

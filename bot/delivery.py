@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 import discord
 
@@ -37,19 +38,22 @@ def megabytes(size: int) -> str:
     return f"{size / 1_048_576:.1f} MB"
 
 
-async def attachments(script: Script, fmt: Format, limit: int) -> list[Attachment]:
+async def attachments(
+    script: Script, fmt: Format, limit: int, *, suffix: str = ""
+) -> list[Attachment]:
+    """The script as files within ``limit``; ``suffix`` marks a revision (`` v2``)."""
     data = await render(script, fmt)
     if len(data) <= limit:
-        return [Attachment(filename_for(script, fmt), data)]
+        return [Attachment(filename_for(script, fmt, suffix=suffix), data)]
     if fmt != "fountain":
         raise TooLarge(
             f"The {fmt.upper()} is {megabytes(len(data))}, over this server's upload limit of "
             f"{megabytes(limit)}. The .fountain file opens in any screenwriting app instead."
         )
-    return await _split(script, limit)
+    return await _split(script, limit, suffix)
 
 
-async def _split(script: Script, limit: int) -> list[Attachment]:
+async def _split(script: Script, limit: int, suffix: str) -> list[Attachment]:
     groups: list[list[int]] = [[]]
     for index in range(len(script.scenes)):
         candidate = [*groups[-1], index]
@@ -62,7 +66,7 @@ async def _split(script: Script, limit: int) -> list[Attachment]:
                 f"{megabytes(limit)}; the script cannot be posted here."
             )
         groups.append([index])
-    stem = filename_for(script, "fountain").removesuffix(".fountain")
+    stem = filename_for(script, "fountain", suffix=suffix).removesuffix(".fountain")
     parts = []
     for n, group in enumerate(groups, 1):
         data = await render(_part(script, group), "fountain")
@@ -81,10 +85,13 @@ def headline(record: EpisodeRecord, script: Script) -> str:
 
 async def deliver(
     channel: discord.PartialMessageable,
-    record: EpisodeRecord,
     script: Script,
     limit: int,
     view: discord.ui.View,
+    *,
+    headline: str,
+    nonce: str,
+    suffix: str = "",
 ) -> discord.Message:
     """Post the script; the nonce makes a repeated post return the first message.
 
@@ -92,7 +99,7 @@ async def deliver(
     follow in further messages; the first one (returned) carries the headline and ``view``.
     """
     batches: list[list[Attachment]] = [[]]
-    for part in await attachments(script, "fountain", limit):
+    for part in await attachments(script, "fountain", limit, suffix=suffix):
         batch = batches[-1]
         if batch and (sum(len(a.data) for a in batch) + len(part.data) > limit or len(batch) == 10):
             batches.append(batch := [])
@@ -100,10 +107,10 @@ async def deliver(
     first: discord.Message | None = None
     for n, batch in enumerate(batches):
         message = await channel.send(
-            content=headline(record, script) if n == 0 else f"(part {n + 1}) `{record.public_id}`",
+            content=headline if n == 0 else f"(part {n + 1}) `{nonce.removeprefix('sr-')}`",
             files=[a.file() for a in batch],
             view=view if n == 0 else discord.utils.MISSING,
-            nonce=f"sr-{record.public_id}" + (f"-{n}" if n else ""),
+            nonce=nonce + (f"-{n}" if n else ""),
         )
         first = first or message
     assert first is not None
@@ -111,16 +118,13 @@ async def deliver(
 
 
 async def find_delivery(
-    channel: discord.PartialMessageable, record: EpisodeRecord, me: discord.abc.User | None
+    channel: discord.PartialMessageable, marker: str, since: datetime, me: discord.abc.User | None
 ) -> discord.Message | None:
-    """The script's earlier post, if the bot made one since the episode started."""
+    """A file the bot posted since ``since`` whose text carries ``marker`` (an episode's or a
+    rewrite's id), if there is one."""
     if me is None:
         return None
-    async for message in channel.history(limit=100, after=record.created_at):
-        if (
-            message.author.id == me.id
-            and message.attachments
-            and record.public_id in (message.content)
-        ):
+    async for message in channel.history(limit=100, after=since):
+        if message.author.id == me.id and message.attachments and marker in message.content:
             return message
     return None

@@ -16,16 +16,30 @@ from dataclasses import dataclass, field, replace
 
 import discord
 
-from bot.delivery import DEFAULT_UPLOAD_LIMIT, TooLarge, deliver, find_delivery
-from bot.reporter import ChannelTarget, InteractionTarget, StatusContent, StatusReporter
+from bot.delivery import DEFAULT_UPLOAD_LIMIT, TooLarge, deliver, find_delivery, headline
+from bot.reporter import (
+    ChannelTarget,
+    InteractionTarget,
+    StatusContent,
+    StatusReporter,
+    moving_reporter,
+)
 from bot.settings import Settings
 from bot.status import Outcome, StatusCard, render_status
 from bot.views import buttons
+from scriptgen.continuity import summarize
 from scriptgen.errors import ScriptgenError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import Script
 from scriptgen.progress import EpisodeProgress
-from storage import Database, EpisodeRecord, EpisodeStore, SqliteCheckpoints
+from storage import (
+    Database,
+    EpisodeRecord,
+    EpisodeStore,
+    RoomStore,
+    SqliteCheckpoints,
+    StorageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +54,15 @@ class Job:
     script: Script | None = None
     cancelled_by: str | None = None
     pausing: bool = False
+    ended: bool = False
+    """The episode is finished in storage: only its delivery and final status edit remain, so
+    it no longer holds its writer's or its server's place."""
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     """Bytes one attachment may have; the interaction says, for this user and guild."""
     reporter: StatusReporter | None = None
     task: asyncio.Task[None] | None = None
+    previously: tuple[str, ...] = ()
+    """Titles of the room's earlier episodes the prompts recall (continuity)."""
 
     def status(self) -> StatusContent:
         card = StatusCard(
@@ -55,6 +74,7 @@ class Job:
             outcome=self.outcome,
             detail=self.detail,
             script=self.script,
+            previously=self.previously or _recalled(self.record),
         )
         running = self.outcome is Outcome.RUNNING
         view = buttons(self.record.public_id, "cancel") if running else None
@@ -69,8 +89,10 @@ class EpisodeJobs:
         generator: ScriptGenerator,
         db: Database,
         episodes: EpisodeStore,
+        rooms: RoomStore,
     ) -> None:
         self.client = client
+        self.rooms = rooms
         self.settings = settings
         self.generator = generator
         self.db = db
@@ -85,7 +107,9 @@ class EpisodeJobs:
     def refusal(self, guild_id: int, author_id: int) -> str | None:
         if not self.accepting:
             return "Showrunner is restarting; try again in a minute. Episodes in progress resume."
-        mine = [j.record for j in self.running.values() if j.record.guild_id == guild_id]
+        mine = [
+            j.record for j in self.running.values() if j.record.guild_id == guild_id and not j.ended
+        ]
         if (guild_id, author_id) in self._starting or any(r.author_id == author_id for r in mine):
             return (
                 "You already have an episode being written here. Wait for it to finish, or press "
@@ -111,13 +135,26 @@ class EpisodeJobs:
     # -- starting ------------------------------------------------------------------------------
 
     def start(
-        self, record: EpisodeRecord, interaction: discord.Interaction, received: float
+        self,
+        record: EpisodeRecord,
+        interaction: discord.Interaction,
+        received: float,
+        previously: tuple[str, ...] = (),
     ) -> Job:
         """Write a new (or retried) episode, its status on the interaction's response."""
         job = self._job(record)
         job.upload_limit = interaction.filesize_limit
+        job.previously = previously
         target = InteractionTarget(interaction, self.settings.interaction_ttl, received)
         self._launch(job, target)
+        return job
+
+    def start_on_message(self, record: EpisodeRecord, channel_id: int, message_id: int) -> Job:
+        """Write an episode whose outline the room approved; its review message becomes its
+        status."""
+        job = self._job(record)
+        channel = self.client.get_partial_messageable(channel_id, guild_id=record.guild_id)
+        self._launch(job, ChannelTarget(channel, message_id))
         return job
 
     async def resume_all(self) -> None:
@@ -207,25 +244,16 @@ class EpisodeJobs:
         )
 
     def _reporter(self, job: Job, target: InteractionTarget | ChannelTarget) -> StatusReporter:
-        channel = self._channel(job.record)
+        async def remember(channel_id: int, message_id: int) -> None:
+            await self.episodes.set_status_message(job.record.id, channel_id, message_id)
 
-        async def move(content: StatusContent) -> ChannelTarget:
-            message = await channel.send(
-                embed=content.embed, view=content.view or discord.utils.MISSING
-            )
-            if isinstance(target, InteractionTarget):
-                # Best effort: if the token is already gone, the new status is what matters.
-                with contextlib.suppress(discord.HTTPException):
-                    await target.interaction.edit_original_response(
-                        content=f"The status moved to {message.jump_url}: Discord ends edits "
-                        "of interaction messages after 15 minutes.",
-                        embed=None,
-                        view=None,
-                    )
-            await self.episodes.set_status_message(job.record.id, channel.id, message.id)
-            return ChannelTarget(channel, message.id)
-
-        return StatusReporter(job.status, target, interval=self.settings.status_interval, move=move)
+        return moving_reporter(
+            job.status,
+            target,
+            self._channel(job.record),
+            interval=self.settings.status_interval,
+            remember=remember,
+        )
 
     # -- running -------------------------------------------------------------------------------
 
@@ -280,7 +308,10 @@ class EpisodeJobs:
         if not await self.episodes.finish(record.id, script):
             job.outcome, job.detail = Outcome.CANCELLED, "Cancelled just before the end."
             return
+        job.ended = True
         job.outcome, job.script = Outcome.DONE, script
+        if record.room_id is not None:
+            await self._remember(record, script)
         try:
             message = await self._deliver_once(record, script, job.upload_limit)
         except (TooLarge, discord.HTTPException) as exc:
@@ -292,6 +323,15 @@ class EpisodeJobs:
         else:
             job.detail = f"📜 Script posted: {message.jump_url}"
 
+    async def _remember(self, record: EpisodeRecord, script: Script) -> None:
+        """The room's continuity: later episodes recall this one. A failure here must not
+        keep the script from its writer."""
+        assert record.room_id is not None
+        try:
+            await self.rooms.add_summary(record.room_id, record.id, summarize(script))
+        except StorageError as exc:
+            log.warning("could not keep %s in its room's continuity: %s", record.public_id, exc)
+
     async def _deliver_once(
         self, record: EpisodeRecord, script: Script, upload_limit: int, *, look: bool = False
     ) -> discord.Message:
@@ -302,10 +342,18 @@ class EpisodeJobs:
         recent messages are searched for it.
         """
         channel = self._channel(record)
-        message = await find_delivery(channel, record, self.client.user) if look else None
-        if message is None:
-            view = buttons(record.public_id, "pdf")
-            message = await deliver(channel, record, script, upload_limit, view)
+        me = self.client.user
+        found = (
+            await find_delivery(channel, record.public_id, record.created_at, me) if look else None
+        )
+        message = found or await deliver(
+            channel,
+            script,
+            upload_limit,
+            buttons(record.public_id, "pdf"),
+            headline=headline(record, script),
+            nonce=f"sr-{record.public_id}",
+        )
         await self.episodes.mark_delivered(record.id, message.id)
         return message
 
@@ -332,6 +380,13 @@ class EpisodeJobs:
             if job.task is not None:
                 job.task.cancel()
         await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)
+
+
+def _recalled(record: EpisodeRecord) -> tuple[str, ...]:
+    """After a restart the titles are not at hand: how many earlier episodes are recalled."""
+    bible = record.request.bible
+    count = len(bible.previous_episodes) if bible else 0
+    return (f"{count} earlier episode{'s' if count != 1 else ''}",) if count else ()
 
 
 def _kept(steps: int, scenes: list[int]) -> str:

@@ -9,6 +9,7 @@ token is alive (15 minutes) and moves to an ordinary channel message before it d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -167,3 +168,33 @@ class StatusReporter:
 
     async def _move_to_channel(self, content: StatusContent) -> None:
         self.target = await self._move(content)
+
+
+def moving_reporter(
+    render: Callable[[], StatusContent],
+    target: InteractionTarget | ChannelTarget,
+    channel: discord.PartialMessageable,
+    *,
+    interval: float,
+    remember: Callable[[int, int], Awaitable[object]],
+) -> StatusReporter:
+    """A reporter whose status, once it must leave the interaction, becomes a channel message
+    (``remember(channel_id, message_id)`` stores where, so a restart finds it)."""
+
+    async def move(content: StatusContent) -> ChannelTarget:
+        message = await channel.send(
+            embed=content.embed, view=content.view or discord.utils.MISSING
+        )
+        if isinstance(target, InteractionTarget):
+            # Best effort: if the token is already gone, the new status is what matters.
+            with contextlib.suppress(discord.HTTPException):
+                await target.interaction.edit_original_response(
+                    content=f"The status moved to {message.jump_url}: Discord ends edits "
+                    "of interaction messages after 15 minutes.",
+                    embed=None,
+                    view=None,
+                )
+        await remember(channel.id, message.id)
+        return ChannelTarget(channel, message.id)
+
+    return StatusReporter(render, target, interval=interval, move=move)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=6.0, ge=0, le=30)
     """Seconds a stopping bot lets model calls in flight finish (their output is kept)."""
     demo_seed: int = 0
+    review_timeout: float = Field(default=24 * 3600, ge=1)
+    """Seconds an outline waits for Write it before it is cancelled."""
+    review_sweep_interval: float = Field(default=600, ge=0.05, le=3600)
+    """How often waiting outlines are checked against ``review_timeout``."""
 
     @model_validator(mode="after")
     def _key_for_anthropic(self) -> Self:

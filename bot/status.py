@@ -31,14 +31,17 @@ class Outcome(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     PAUSED = "paused"
+    VOTING = "voting"
+    """Takes of a rewrite are written and wait for the room's vote."""
 
 
-_COLOUR = {
+COLOURS = {
     Outcome.RUNNING: discord.Colour.blurple(),
     Outcome.DONE: discord.Colour.green(),
     Outcome.FAILED: discord.Colour.red(),
     Outcome.CANCELLED: discord.Colour.dark_grey(),
     Outcome.PAUSED: discord.Colour.orange(),
+    Outcome.VOTING: discord.Colour.gold(),
 }
 
 
@@ -55,6 +58,8 @@ class StatusCard:
     detail: str | None = None
     """Who cancelled, what failed, or a note such as 'Resumed after a restart...'."""
     script: Script | None = None
+    previously: tuple[str, ...] = ()
+    """The room's earlier episodes its prompts recall, by title."""
 
 
 def plain(text: str, limit: int) -> str:
@@ -90,13 +95,16 @@ def progress_bar(current: int, total: int) -> str:
 def render_status(card: StatusCard) -> discord.Embed:
     p = card.progress
     title = p.title or "Writing a new episode"
-    embed = discord.Embed(title=plain(title, 200), colour=_COLOUR[card.outcome])
+    embed = discord.Embed(title=plain(title, 200), colour=COLOURS[card.outcome])
     lines = [f"> {plain(card.premise, 300)}", ""]
     if card.outcome is Outcome.DONE and card.script is not None:
         lines += _summary(card.script)
     else:
         lines.append(_headline(card))
         lines.append(f"{progress_bar(p.current, p.total)} · {duration(card.elapsed)}")
+    if card.previously:
+        recalled = ", ".join(f"*{plain(title, 60)}*" for title in card.previously[:6])
+        lines += ["", f"📚 Previously: {recalled}"]
     if card.detail:
         lines += ["", plain(card.detail, 500)]
     embed.description = "\n".join(lines)
@@ -119,6 +127,8 @@ def _headline(card: StatusCard) -> str:
             return "**Paused for a restart**, resumes automatically."
         case Outcome.DONE:
             return "**Done.**"
+        case Outcome.VOTING:
+            return "**Takes ready.** The room votes below."
 
 
 def _scene_lines(p: EpisodeProgress) -> str:

@@ -7,6 +7,7 @@ script = await generator.generate_full_script(EpisodeRequest(premise="...", scen
 fountain = await render(script, "fountain")
 """
 
+from scriptgen.bible import BibleError
 from scriptgen.checkpoints import Checkpoints, CheckpointWriter, MemoryCheckpoints, StoredStep
 from scriptgen.errors import (
     ConfigurationError,
@@ -21,19 +22,29 @@ from scriptgen.models import (
     Character,
     ComedyReport,
     EpisodeRequest,
+    EpisodeSummary,
     Outline,
     Scene,
     Script,
     SeriesBible,
     UsageTotals,
 )
+from scriptgen.outline_text import OutlineTextError
 from scriptgen.pricing import estimate_cost
-from scriptgen.progress import EpisodeProgress, ProgressCallback, SceneState, Stage
+from scriptgen.progress import (
+    EpisodeProgress,
+    ProgressCallback,
+    RewriteProgress,
+    SceneState,
+    Stage,
+)
 from scriptgen.providers import DemoProvider, Provider, make_provider
 from scriptgen.render import FORMATS, Format, filename_for, render
+from scriptgen.rewrite import RewriteTake
 
 __all__ = [
     "FORMATS",
+    "BibleError",
     "Character",
     "CheckpointWriter",
     "Checkpoints",
@@ -42,14 +53,18 @@ __all__ = [
     "DemoProvider",
     "EpisodeProgress",
     "EpisodeRequest",
+    "EpisodeSummary",
     "FairLimiter",
     "Format",
     "InvalidOutputError",
     "MemoryCheckpoints",
     "Outline",
+    "OutlineTextError",
     "ProgressCallback",
     "Provider",
     "ProviderError",
+    "RewriteProgress",
+    "RewriteTake",
     "Scene",
     "SceneState",
     "Script",

@@ -6,9 +6,10 @@ Every model forbids unknown fields: the same classes validate what a language mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_PREMISE_CHARS = 2000
 MAX_SCENES = 12
@@ -18,12 +19,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# -- the request --------------------------------------------------------------------------------
+# -- the series ---------------------------------------------------------------------------------
 
 
 class Character(_Model):
     name: str = Field(min_length=1, max_length=60)
-    voice: str = Field(default="", max_length=500, description="How they talk.")
+    description: str = Field(default="", max_length=300, description="Who they are.")
+    voice: str = Field(default="", max_length=300, description="How they talk.")
     traits: list[str] = Field(default_factory=list, max_length=12)
 
 
@@ -41,28 +43,7 @@ class SeriesBible(_Model):
     )
 
 
-class EpisodeRequest(_Model):
-    premise: str = Field(min_length=1, max_length=MAX_PREMISE_CHARS)
-    scene_count: int = Field(default=4, ge=1, le=MAX_SCENES)
-    title: str | None = Field(default=None, max_length=120)
-    tone: str | None = Field(default=None, max_length=200)
-    bible: SeriesBible | None = None
-
-    @field_validator("premise")
-    @classmethod
-    def _premise_has_words(cls, value: str) -> str:
-        value = value.strip()
-        if not any(ch.isalnum() for ch in value):
-            raise ValueError("the premise needs some words: what is the episode about?")
-        return value
-
-    @field_validator("title", "tone")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
-
-
-# -- the outline --------------------------------------------------------------------------------
+# -- the outline and the request ---------------------------------------------------------------
 
 
 class SceneOutline(_Model):
@@ -78,6 +59,39 @@ class Outline(_Model):
     title: str = Field(min_length=1, max_length=120)
     logline: str = Field(min_length=1, max_length=500)
     scenes: list[SceneOutline] = Field(min_length=1, max_length=MAX_SCENES)
+
+
+class EpisodeRequest(_Model):
+    premise: str = Field(min_length=1, max_length=MAX_PREMISE_CHARS)
+    scene_count: int = Field(default=4, ge=1, le=MAX_SCENES)
+    title: str | None = Field(default=None, max_length=120)
+    tone: str | None = Field(default=None, max_length=200)
+    bible: SeriesBible | None = None
+    outline: Outline | None = Field(
+        default=None,
+        description="An outline the writers approved or edited: the generator writes from it "
+        "and never asks the model for one.",
+    )
+
+    @field_validator("premise")
+    @classmethod
+    def _premise_has_words(cls, value: str) -> str:
+        value = value.strip()
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError("the premise needs some words: what is the episode about?")
+        return value
+
+    @field_validator("title", "tone")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _scene_count_of_the_outline(self) -> EpisodeRequest:
+        # Writers may add or cut scenes when they edit the outline: the outline is the truth.
+        if self.outline is not None:
+            self.scene_count = len(self.outline.scenes)
+        return self
 
 
 # -- scenes -------------------------------------------------------------------------------------
@@ -230,3 +244,43 @@ class Script(_Model):
     @property
     def totals(self) -> UsageTotals:
         return UsageTotals.of(self.usage)
+
+    def replace_scene(self, index: int, scene: Scene, usage: Sequence[CallUsage] = ()) -> Script:
+        """A copy with scene ``index`` (0-based) replaced and ``usage`` added to its costs.
+
+        Every other scene is the very same object: a revision keeps them byte for byte.
+        """
+        if not 0 <= index < len(self.scenes):
+            raise IndexError(f"scene index {index} is out of range (0 to {len(self.scenes) - 1})")
+        scenes = list(self.scenes)
+        scenes[index] = scene
+        return self.model_copy(update={"scenes": scenes, "usage": [*self.usage, *usage]})
+
+
+# -- continuity ---------------------------------------------------------------------------------
+
+
+class EpisodeSummary(_Model):
+    """What a later episode needs to know of a delivered one: derived, never asked of a model."""
+
+    title: str = Field(min_length=1, max_length=120)
+    logline: str = Field(default="", max_length=500)
+    ending: str = Field(default="", max_length=600, description="How the final scene resolves.")
+    characters: list[str] = Field(default_factory=list, max_length=20)
+    new_gags: list[str] = Field(default_factory=list, max_length=10)
+
+    def line(self) -> str:
+        """One line of the "previously" block of the series bible."""
+        parts = [f"{self.title}:"]
+        if self.logline:
+            parts.append(_sentence(self.logline))
+        if self.ending:
+            parts.append(f"Ending: {_sentence(self.ending)}")
+        if self.new_gags:
+            parts.append(f"New running gags: {'; '.join(g.strip() for g in self.new_gags)}.")
+        return " ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."

@@ -1,7 +1,8 @@
-"""What an episode is doing right now, for a live display.
+"""What an episode (or a rewrite) is doing right now, for a live display.
 
-The generator keeps one :class:`EpisodeProgress` up to date and calls the progress callback each
-time it changes; a display reads the snapshot rather than parsing status strings.
+The generator keeps one :class:`EpisodeProgress` (:class:`RewriteProgress` for a rewrite) up to
+date and calls the progress callback each time it changes; a display reads the snapshot rather
+than parsing status strings.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,42 @@ class EpisodeProgress:
         return sum(s.state in (SceneState.DONE, SceneState.PUNCH_UP) for s in self.scenes)
 
 
-async def notify(callback: ProgressCallback | None, progress: EpisodeProgress) -> None:
+@dataclass
+class RewriteProgress:
+    """A scene being rewritten to a note, in one or more takes written side by side."""
+
+    scene: int
+    """The scene's number (1-based), as writers count."""
+    takes: list[SceneState] = field(default_factory=list)
+    """Each take's state, take 1 first; the generator sets one per take when it starts."""
+    status: str = "Rewriting the scene"
+    current: int = 0
+    reused_steps: int = 0
+    """Steps taken from checkpoints instead of the model (a resumed rewrite)."""
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def total(self) -> int:
+        """Two steps a take: its dialogue, then its stage directions."""
+        return 2 * len(self.takes)
+
+    @property
+    def takes_done(self) -> int:
+        return sum(state is SceneState.DONE for state in self.takes)
+
+
+class Progress(Protocol):
+    """What every progress snapshot has: the status line, and finished steps of a total."""
+
+    status: str
+    current: int
+    reused_steps: int
+
+    @property
+    def total(self) -> int: ...
+
+
+async def notify(callback: ProgressCallback | None, progress: Progress) -> None:
     """Tell the callback; its failure is logged and never stops the episode."""
     if callback is None:
         return
@@ -81,4 +118,4 @@ async def notify(callback: ProgressCallback | None, progress: EpisodeProgress) -
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("progress callback failed (the episode goes on)")
+        log.exception("progress callback failed (the run goes on)")

@@ -31,6 +31,9 @@ Write in English unless the premise is in another language. Keep it suitable for
 audience unless the tone asks otherwise. Never address real people by @-mention.
 Answer only by calling the tool each request asks for, with every field filled."""
 
+OUTLINE_KEY = "outline"
+COMEDY_KEY = "comedy"
+
 OUTLINE_TOOL = ToolSpec("write_outline", "Record the episode outline.", Outline)
 DIALOGUE_TOOL = ToolSpec("write_dialogue", "Record the scene's dialogue.", SceneDialogue)
 DIRECTIONS_TOOL = ToolSpec(
@@ -59,8 +62,12 @@ def render_bible(bible: SeriesBible) -> str:
         parts.append("Characters:")
         for c in bible.characters:
             traits = f" ({', '.join(c.traits)})" if c.traits else ""
-            voice = f": {c.voice}" if c.voice else ""
-            parts.append(f"- {c.name}{traits}{voice}")
+            if c.description:
+                voice = f" Voice: {c.voice}" if c.voice else ""
+                parts.append(f"- {c.name}{traits}: {c.description}{voice}")
+            else:
+                voice = f": {c.voice}" if c.voice else ""
+                parts.append(f"- {c.name}{traits}{voice}")
     if bible.running_gags:
         parts.append("Running gags (use where they fit, never forced):")
         parts.extend(f"- {g}" for g in bible.running_gags)
@@ -119,6 +126,7 @@ def _step(
     prompt: str,
     max_tokens: int,
     facts: StepFacts,
+    after: Sequence[str] = (),
     check: Callable[[OutputT], None] | None = None,
 ) -> StepRequest[OutputT]:
     """A step of the episode: every one shares the system prompt, the context and the tools."""
@@ -135,14 +143,20 @@ def _step(
         tool_description=tool.description,
         tools=EPISODE_TOOLS,
         check=check,
+        after=tuple(after),
     )
+
+
+def scene_keys(count: int) -> list[str]:
+    """The keys of the steps an episode's ``count`` scenes are made of."""
+    return [f"scene:{n}:{part}" for n in range(1, count + 1) for part in ("dialogue", "directions")]
 
 
 def outline_step(request: EpisodeRequest) -> StepRequest[Outline]:
     n = request.scene_count
     return _step(
         "outline",
-        "outline",
+        OUTLINE_KEY,
         Outline,
         OUTLINE_TOOL,
         prompt=(
@@ -180,6 +194,7 @@ def dialogue_step(
         ),
         max_tokens=2500,
         facts=StepFacts(request=request, outline=outline, scene_index=index),
+        after=(OUTLINE_KEY,),
     )
 
 
@@ -203,6 +218,7 @@ def directions_step(
         ),
         max_tokens=1500,
         facts=StepFacts(request=request, outline=outline, scene_index=index, dialogue=dialogue),
+        after=(OUTLINE_KEY, f"scene:{index + 1}:dialogue"),
     )
 
 
@@ -212,7 +228,7 @@ def comedy_step(
     script = "\n\n".join(render_scene(n, s) for n, s in enumerate(scenes, 1))
     return _step(
         "comedy",
-        "comedy",
+        COMEDY_KEY,
         ComedyReport,
         PUNCH_UP_TOOL,
         prompt=(
@@ -225,6 +241,7 @@ def comedy_step(
         ),
         max_tokens=4000,
         facts=StepFacts(request=request, outline=outline, scenes=tuple(scenes)),
+        after=(OUTLINE_KEY, *scene_keys(len(scenes))),
     )
 
 
@@ -234,7 +251,10 @@ def refine_step(
     scenes: Sequence[Scene],
     index: int,
     round_number: int,
+    earlier: Sequence[str] = (),
 ) -> StepRequest[ComedyReport]:
+    """Punch up one weak scene again; ``earlier``: the keys of the earlier rounds' refinements,
+    whose edits are in ``scenes`` too."""
     return _step(
         "refine",
         f"refine:{round_number}:scene:{index + 1}",
@@ -249,16 +269,123 @@ def refine_step(
         ),
         max_tokens=2000,
         facts=StepFacts(request=request, outline=outline, scene_index=index, scenes=tuple(scenes)),
+        after=(OUTLINE_KEY, *scene_keys(len(scenes)), COMEDY_KEY, *earlier),
+    )
+
+
+# -- rewrites: one scene again, to a writer's note ---------------------------------------------
+
+TAKE_APPROACHES = (
+    "Take the most direct reading of the note.",
+    "Find a different comic angle on the note than the obvious one.",
+    "Take the boldest reading of the note: surprise the room.",
+)
+"""What each take of a rewrite aims for, so the takes the room votes between really differ."""
+
+
+def rewrite_key(take: int, index: int, part: str) -> str:
+    """``take:{take}:scene:{n}:{part}``: unique among the steps of one rewrite."""
+    return f"take:{take}:scene:{index + 1}:{part}"
+
+
+def rewrite_dialogue_step(
+    request: EpisodeRequest,
+    outline: Outline,
+    scenes: Sequence[Scene],
+    index: int,
+    note: str,
+    take: int,
+    takes: int,
+) -> StepRequest[SceneDialogue]:
+    """The dialogue of scene ``index`` (0-based) written again to a writer's note.
+
+    A dialogue step like an episode's (same kind, tools and cached prefix), whose prompt shows
+    the scene as it stands: every provider writes it as usual.
+    """
+    number, scene = index + 1, scenes[index]
+    approach = ""
+    if takes > 1:
+        hint = TAKE_APPROACHES[(take - 1) % len(TAKE_APPROACHES)]
+        approach = (
+            f"\nThis is take {take} of {takes}; the writers will vote between the takes, so make "
+            f"this one distinct. {hint}"
+        )
+    return _step(
+        "dialogue",
+        rewrite_key(take, index, "dialogue"),
+        SceneDialogue,
+        DIALOGUE_TOOL,
+        prompt=(
+            f"Here is scene {number} ({outline.scenes[index].heading}) as it stands, every "
+            f"element numbered:\n\n{render_scene(number, scene)}\n\n"
+            f"A writer gave this note on the scene:\n{note}\n\n"
+            "Rewrite the scene's dialogue to follow the note: the lines in order, each with the "
+            "speaking character's name as in the outline and an optional short parenthetical. "
+            "Keep what works and the scene's place in the episode (its beat, what the next scene "
+            "needs); change what the note asks. 12 to 30 lines, ending on a button. No stage "
+            f"directions yet.{approach}"
+        ),
+        max_tokens=2500,
+        facts=StepFacts(
+            request=request,
+            outline=outline,
+            scene_index=index,
+            scenes=tuple(scenes),
+            note=note,
+            take=take,
+        ),
+    )
+
+
+def rewrite_directions_step(
+    request: EpisodeRequest,
+    outline: Outline,
+    index: int,
+    dialogue: SceneDialogue,
+    note: str,
+    take: int,
+) -> StepRequest[StageDirections]:
+    """The stage directions of a rewritten scene, built on that take's new dialogue."""
+    step = directions_step(request, outline, index, dialogue)
+    dialogue_key = rewrite_key(take, index, "dialogue")
+    return _step(
+        "directions",
+        rewrite_key(take, index, "directions"),
+        StageDirections,
+        DIRECTIONS_TOOL,
+        prompt=(
+            f"{step.prompt}\n\nThe scene was rewritten to this note from a writer; let the "
+            f"action serve it too:\n{note}"
+        ),
+        max_tokens=step.max_tokens,
+        facts=StepFacts(
+            request=request,
+            outline=outline,
+            scene_index=index,
+            dialogue=dialogue,
+            note=note,
+            take=take,
+        ),
+        after=(dialogue_key,),
     )
 
 
 __all__ = [
+    "COMEDY_KEY",
     "EPISODE_TOOLS",
+    "OUTLINE_KEY",
     "SYSTEM_PROMPT",
+    "TAKE_APPROACHES",
     "comedy_step",
     "dialogue_step",
     "directions_step",
     "outline_step",
     "refine_step",
+    "render_bible",
+    "render_outline",
     "render_scene",
+    "rewrite_dialogue_step",
+    "rewrite_directions_step",
+    "rewrite_key",
+    "scene_keys",
 ]

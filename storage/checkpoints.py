@@ -10,11 +10,19 @@ costs a share of one commit instead of a place in a queue of them.
 The generator does not wait for these commits: it hands each step to a
 :class:`scriptgen.checkpoints.CheckpointWriter`, whose task awaits ``save`` in the order the
 steps finished while the next model call runs.
+
+A rewrite of a scene keeps its steps in its episode's ``steps`` (its calls are the episode's
+costs, in the episode's ledger) under a key prefix of its own, ``rw{rewrite id}:``. A prefixed
+``SqliteCheckpoints`` sees only its keys, without the prefix, so the generator reuses a
+rewrite's steps exactly as an episode's; the episode's own (unprefixed) view never sees a
+rewrite's steps.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import Final
 
 from pydantic import BaseModel
 
@@ -25,24 +33,53 @@ from storage.database import Database
 from storage.migrations import STEP_SAVE_COLUMNS, STEP_SAVES
 from storage.usage import USAGE_COLUMNS, usage_from_row, usage_values
 
-__all__ = ["SqliteCheckpoints"]
+__all__ = ["SqliteCheckpoints", "rewrite_prefix"]
+
+_REWRITE_PREFIX: Final = re.compile(r"rw[0-9]+:")
+_REWRITE_KEYS_GLOB: Final = "rw[0-9]*:*"
+"""The keys of every rewrite's steps, which an episode's own view leaves out."""
+
+
+def rewrite_prefix(rewrite_id: int) -> str:
+    """The key prefix of a rewrite's steps: ``rw12:``."""
+    return f"rw{rewrite_id}:"
 
 
 class SqliteCheckpoints:
-    """The :class:`scriptgen.checkpoints.Checkpoints` of one episode, kept in the database."""
+    """The :class:`scriptgen.checkpoints.Checkpoints` of one episode, kept in the database.
 
-    def __init__(self, db: Database, episode_id: int) -> None:
+    ``prefix`` (``rewrite_prefix(rewrite.id)``) makes it the checkpoints of one rewrite of the
+    episode: keys, and the ledger's step names, are stored with the prefix and given back
+    without it.
+    """
+
+    def __init__(self, db: Database, episode_id: int, prefix: str = "") -> None:
+        if prefix and not _REWRITE_PREFIX.fullmatch(prefix):
+            raise ValueError(f"a checkpoint prefix looks like 'rw12:', not {prefix!r}")
         self._db = db
         self.episode_id = episode_id
+        self.prefix = prefix
 
     async def load(self) -> Mapping[str, StoredStep]:
-        """Every step already finished for this episode, by step key."""
+        """Every step already finished for this episode (or this rewrite), by step key."""
+        if self.prefix:
+            where = "substr(s.key, 1, ?) = ?"
+            params: tuple[int | str, ...] = (self.episode_id, len(self.prefix), self.prefix)
+        else:
+            where = "s.key NOT GLOB ?"
+            params = (self.episode_id, _REWRITE_KEYS_GLOB)
         rows = await self._db.fetchall(
             "SELECT s.key, s.payload, u.* FROM steps s JOIN usage u ON u.id = s.usage_id"
-            " WHERE s.episode_id = ? ORDER BY s.created_at, s.key",
-            (self.episode_id,),
+            f" WHERE s.episode_id = ? AND {where} ORDER BY s.created_at, s.key",
+            params,
         )
-        return {row["key"]: StoredStep(row["payload"], usage_from_row(row)) for row in rows}
+        return {
+            self._strip(row["key"]): StoredStep(
+                row["payload"],
+                usage_from_row(row).model_copy(update={"step": self._strip(row["step"])}),
+            )
+            for row in rows
+        }
 
     async def save(self, key: str, value: BaseModel, usage: CallUsage) -> None:
         """Record a finished step and its call, committed before returning.
@@ -51,9 +88,9 @@ class SqliteCheckpoints:
         """
         row = (
             self.episode_id,
-            key,
+            self.prefix + key,
             value.model_dump_json(),
-            usage.step,
+            self.prefix + usage.step,
             usage.model,
             usage.input_tokens,
             usage.output_tokens,
@@ -70,5 +107,9 @@ class SqliteCheckpoints:
 
         Grouped like saves: a rate-limited provider fails many episodes' calls at once.
         """
+        usage = usage.model_copy(update={"step": self.prefix + usage.step})
         row = usage_values(self.episode_id, usage, "error", self._db.now())
         await self._db.insert_grouped("usage", USAGE_COLUMNS, row)
+
+    def _strip(self, text: str) -> str:
+        return text.removeprefix(self.prefix)

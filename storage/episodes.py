@@ -10,17 +10,27 @@ Rules this module keeps, so the bot above it cannot get them wrong:
   loser gets ``False`` and nothing changes.
 - **Limits are checked where the row is created.** "At most N unfinished episodes per writer"
   is counted inside the transaction that inserts, so concurrent commands cannot both slip under.
+  An outline waiting for review (``queued``) counts: it is an episode the writers still want.
+
+The life of an episode::
+
+    create(review=True) → queued ──start_writing──▶ running ──finish──▶ done
+    create()            ─────────────────────────▶ running ──fail────▶ failed ──requeue──▶ running
+    queued or running ──cancel / expire_reviews──▶ cancelled
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Final
 
 from scriptgen.models import EpisodeRequest, Script
 from storage._time import to_db
 from storage.database import Database, SqlValue, Transaction
-from storage.errors import EpisodeLimitReached, StorageError
+from storage.errors import EpisodeLimitReached, RoomNotFound, StorageError
 from storage.records import (
     FINISHED,
     MAX_ERROR_CHARS,
@@ -36,12 +46,21 @@ from storage.usage import TOTALS_SQL, totals_from_row
 
 __all__ = [
     "FINISHED",
+    "REVIEW_EXPIRED_BY",
     "UNFINISHED",
     "EpisodeRecord",
     "EpisodeStatus",
     "EpisodeStore",
     "normalize_public_id",
 ]
+
+
+REVIEW_EXPIRED_BY: Final = "nobody: the outline waited 24 hours"
+"""``cancelled_by`` of an outline that :meth:`EpisodeStore.expire_reviews` gave up on."""
+
+_RUNNING_SQL: Final = f"{UNFINISHED_SQL} AND status = 'running'"
+_QUEUED_SQL: Final = f"{UNFINISHED_SQL} AND status = 'queued'"
+"""Narrowed from :data:`UNFINISHED_SQL`, whose exact term lets SQLite use the partial index."""
 
 
 class EpisodeStore:
@@ -64,13 +83,27 @@ class EpisodeStore:
         model: str,
         max_unfinished_per_author: int | None = None,
         max_unfinished_per_guild: int | None = None,
+        room_id: int | None = None,
+        review: bool = False,
     ) -> EpisodeRecord:
         """Record a new episode, status ``running``, with a fresh public id.
 
+        ``review=True`` creates it ``queued`` instead: its outline waits for the writers
+        (:meth:`set_request` keeps their edits, :meth:`start_writing` lets it run).
+        ``room_id`` is the room it is written in, which must be in the same guild.
+
         Keyword-only: three snowflake ints in a row are too easy to swap silently. Raises
-        :class:`EpisodeLimitReached` (and writes nothing) if a limit given here is reached.
+        :class:`EpisodeLimitReached` (and writes nothing) if a limit given here is reached,
+        :class:`RoomNotFound` if the room was deleted meanwhile.
         """
+        status = "queued" if review else "running"
         async with self._db.transaction() as tx:
+            if room_id is not None:
+                room = await tx.fetchone("SELECT guild_id FROM rooms WHERE id = ?", (room_id,))
+                if room is None:
+                    raise RoomNotFound(room_id)
+                if room["guild_id"] != guild_id:
+                    raise ValueError(f"room {room_id} belongs to another guild than {guild_id}")
             if max_unfinished_per_author is not None:
                 running = await _count(
                     tx,
@@ -90,8 +123,9 @@ class EpisodeStore:
             for attempt in range(12):
                 row = await tx.fetchone(
                     "INSERT INTO episodes (public_id, guild_id, channel_id, author_id,"
-                    " author_name, request, status, created_at, updated_at, provider, model)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)"
+                    " author_name, request, status, created_at, updated_at, provider, model,"
+                    " room_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (public_id) DO NOTHING RETURNING *",
                     (
                         new_public_id(5 + attempt // 4),
@@ -100,10 +134,12 @@ class EpisodeStore:
                         author_id,
                         author_name,
                         request_json,
+                        status,
                         now,
                         now,
                         provider,
                         model,
+                        room_id,
                     ),
                 )
                 if row is not None:
@@ -150,13 +186,21 @@ class EpisodeStore:
     async def list_unfinished(
         self, guild_ids: Collection[int] | None = None
     ) -> list[EpisodeRecord]:
-        """Episodes to resume at start-up, oldest first, in every guild or in ``guild_ids``.
+        """Episodes to resume at start-up (``running`` ones), oldest first, in every guild or
+        in ``guild_ids``. Outlines waiting for review are :meth:`list_in_review`'s.
 
         ``guild_ids`` is for scaling out: a process serving some guilds (shards) resumes only
         theirs, and another process's episodes stay with it.
         """
         return await self._many(
-            *_in_guilds(f"SELECT * FROM episodes WHERE {UNFINISHED_SQL}", guild_ids)
+            *_in_guilds(f"SELECT * FROM episodes WHERE {_RUNNING_SQL}", guild_ids)
+        )
+
+    async def list_in_review(self, guild_ids: Collection[int] | None = None) -> list[EpisodeRecord]:
+        """Outlines waiting for the writers (``queued``), oldest first: at start-up the bot
+        puts their review buttons back."""
+        return await self._many(
+            *_in_guilds(f"SELECT * FROM episodes WHERE {_QUEUED_SQL}", guild_ids)
         )
 
     async def list_undelivered(
@@ -181,6 +225,44 @@ class EpisodeStore:
         return await self._update(
             episode_id, {"status_channel_id": channel_id, "status_message_id": message_id}
         )
+
+    async def set_request(self, episode_id: int, request: EpisodeRequest) -> bool:
+        """Replace the request while the outline is in review: the writers' edited outline
+        lives in ``request.outline``. ``False`` once it is no longer ``queued``."""
+        return await self._transition(
+            episode_id,
+            "queued",
+            {"request": request.model_dump_json()},
+            where="status = 'queued'",
+        )
+
+    async def start_writing(self, episode_id: int) -> bool:
+        """queued → running: the writers approved the outline ("Write it"). ``False`` if it
+        was cancelled or expired meanwhile, or another press already started it."""
+        return await self._transition(episode_id, "running", {}, where="status = 'queued'")
+
+    async def expire_reviews(self, older_than: datetime) -> list[EpisodeRecord]:
+        """Cancel the outlines left in review, untouched since before ``older_than`` (aware).
+
+        Returns the episodes it cancelled (``cancelled_by`` is :data:`REVIEW_EXPIRED_BY`), so
+        the bot can tell their channels; an outline edited or started meanwhile is left alone.
+        """
+        async with self._db.transaction() as tx:
+            stale = await tx.fetchall(
+                f"SELECT id FROM episodes WHERE {_QUEUED_SQL} AND updated_at < ? ORDER BY id",
+                (to_db(older_than),),
+            )
+            rows = [
+                await _end_in(
+                    tx,
+                    int(row["id"]),
+                    "cancelled",
+                    {"cancelled_by": REVIEW_EXPIRED_BY},
+                    where="status = 'queued'",
+                )
+                for row in stale
+            ]
+        return [record_from_row(self._db.label, row) for row in rows if row is not None]
 
     async def finish(self, episode_id: int, script: Script) -> bool:
         """running → done, with the script and the ledger's totals. ``False`` if no longer
@@ -261,17 +343,7 @@ class EpisodeStore:
     ) -> bool:
         """Move to a final state, snapshotting the ledger's totals in the same transaction."""
         async with self._db.transaction() as tx:
-            row = await tx.fetchone(
-                f"SELECT {TOTALS_SQL} FROM usage u WHERE u.episode_id = ?", (episode_id,)
-            )
-            totals = totals_from_row(row).model_dump_json()
-            now = to_db(tx.now())
-            return await _set(
-                tx,
-                episode_id,
-                {"status": status, "finished_at": now, "totals": totals, **values},
-                where=where,
-            )
+            return await _end_in(tx, episode_id, status, values, where=where) is not None
 
     async def _transition(
         self,
@@ -303,10 +375,38 @@ async def _count(tx: Transaction, where: str, params: Sequence[SqlValue]) -> int
     return int(row[0]) if row is not None else 0
 
 
+async def _end_in(
+    tx: Transaction,
+    episode_id: int,
+    status: EpisodeStatus,
+    values: dict[str, SqlValue],
+    *,
+    where: str,
+) -> sqlite3.Row | None:
+    """Inside ``tx``: move to a final state with the ledger's totals; the changed row, if any."""
+    row = await tx.fetchone(
+        f"SELECT {TOTALS_SQL} FROM usage u WHERE u.episode_id = ?", (episode_id,)
+    )
+    totals = totals_from_row(row).model_dump_json()
+    return await _set_returning(
+        tx,
+        episode_id,
+        {"status": status, "finished_at": to_db(tx.now()), "totals": totals, **values},
+        where=where,
+    )
+
+
 async def _set(
     tx: Transaction, episode_id: int, values: dict[str, SqlValue], *, where: str | None
 ) -> bool:
-    """``UPDATE episodes SET … WHERE id = ? [AND where]``; True if the row changed.
+    """``UPDATE episodes SET … WHERE id = ? [AND where]``; True if the row changed."""
+    return await _set_returning(tx, episode_id, values, where=where) is not None
+
+
+async def _set_returning(
+    tx: Transaction, episode_id: int, values: dict[str, SqlValue], *, where: str | None
+) -> sqlite3.Row | None:
+    """``UPDATE episodes SET … WHERE id = ? [AND where] RETURNING *``: the row if it changed.
 
     Column names and ``where`` come from this module's code, never from input.
     """
@@ -315,7 +415,7 @@ async def _set(
     if where is not None:
         sql += f" AND {where}"
     params = [*values.values(), to_db(tx.now()), episode_id]
-    return await tx.execute(sql, params) > 0
+    return await tx.fetchone(sql + " RETURNING *", params)
 
 
 def _in_guilds(sql: str, guild_ids: Collection[int] | None) -> tuple[str, list[SqlValue]]:

@@ -1,14 +1,27 @@
 """The errors the storage layer raises on purpose.
 
-Every message is one line that names the database file and says what to do: an operator reads
-it in a container log, and a raw ``sqlite3`` traceback tells them neither.
+Two families. A plain :class:`StorageError` is the database itself failing (a bad path, a
+damaged or newer file, a lock): its message is one line that names the database file and says
+what to do, because an operator reads it in a container log and a raw ``sqlite3`` traceback
+tells them neither. A :class:`WriteRefused` is a write that breaks a rule of a room (a limit, a
+duplicate name, a scene already being rewritten): nothing is wrong with the database, and its
+message is written for the writer who asked, so the bot can show it as it is.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["EpisodeLimitReached", "StorageError"]
+__all__ = [
+    "DuplicateName",
+    "EpisodeLimitReached",
+    "RoomExists",
+    "RoomLimitReached",
+    "RoomNotFound",
+    "SceneBusy",
+    "StorageError",
+    "WriteRefused",
+]
 
 
 class StorageError(Exception):
@@ -30,3 +43,73 @@ class EpisodeLimitReached(Exception):
         self.scope: Literal["author", "guild"] = scope
         self.limit = limit
         self.running = running
+
+
+class WriteRefused(StorageError):
+    """A write a room's rules refuse; the message says why, in words for the writer.
+
+    Raised from inside the writing transaction, after the check that refused it, so two
+    commands racing each other cannot both get past the rule. Nothing was written.
+    """
+
+
+class RoomExists(WriteRefused):
+    """The channel already has a room: one room per channel."""
+
+    def __init__(self, channel_id: int, name: str, showrunner_name: str) -> None:
+        super().__init__(
+            f'this channel already has a room, "{name}" (showrunner: {showrunner_name}): '
+            "edit that one, or create the new room in another channel"
+        )
+        self.channel_id = channel_id
+        self.name = name
+        self.showrunner_name = showrunner_name
+
+
+class RoomNotFound(WriteRefused):
+    """The room was deleted (or never existed) between the command and the write."""
+
+    def __init__(self, room_id: int) -> None:
+        super().__init__("this room no longer exists: create a new one with /room create")
+        self.room_id = room_id
+
+
+class RoomLimitReached(WriteRefused):
+    """The room's bible already has as many characters (or running gags) as it may."""
+
+    def __init__(self, what: Literal["characters", "running gags"], limit: int) -> None:
+        super().__init__(
+            f"this room already has {limit} {what}, the most a bible can hold: remove one first"
+        )
+        self.what: Literal["characters", "running gags"] = what
+        self.limit = limit
+
+
+class DuplicateName(WriteRefused):
+    """Another character of the room has that name, or the gag is already listed.
+
+    Names are compared without regard to case: "ada" and "Ada" are one character to a writer,
+    and to the model reading the bible.
+    """
+
+    def __init__(self, what: Literal["character", "running gag"], name: str) -> None:
+        if what == "character":
+            message = f'this room already has a character named "{name}": choose another name'
+        else:
+            message = f'this room already has the running gag "{name}"'
+        super().__init__(message)
+        self.what: Literal["character", "running gag"] = what
+        self.name = name
+
+
+class SceneBusy(WriteRefused):
+    """That scene of the episode already has a rewrite in progress or up for a vote."""
+
+    def __init__(self, scene: int, public_id: str, status: str) -> None:
+        doing = "is being rewritten" if status == "running" else "has takes up for a vote"
+        super().__init__(
+            f"scene {scene} {doing} ({public_id}): wait for it to finish, or cancel it first"
+        )
+        self.scene = scene
+        self.public_id = public_id
+        self.status = status

@@ -253,6 +253,177 @@ async def m002_status_shown(tx: Transaction) -> None:
     )
 
 
+@migration
+async def m003_rooms(tx: Transaction) -> None:
+    """Rooms (a channel's series bible and continuity), and rewrites of scenes with revisions.
+
+    - A room belongs to one channel (``channel_id`` UNIQUE); its threads find it through their
+      parent. Characters and gags are rows, not a JSON blob, so "at most 20" and "no two named
+      Ada" are checked by the statements that write them. ``name_key``/``text_key`` are the
+      case-folded forms the primary keys compare (computed in Python: SQLite's ``lower()``
+      folds ASCII only); ``position`` keeps the writers' order.
+    - ``room_summaries`` is continuity: one row per delivered episode (``episode_id`` UNIQUE
+      makes adding it idempotent), deleted with the episode or the room.
+    - ``episodes.room_id``: the room an episode was written in; a deleted room leaves its
+      episodes, unattached.
+    - ``rewrites`` are durable jobs like episodes (status, status message, delivery, shown
+      status). A partial UNIQUE index makes "one rewrite per scene at a time" hold even
+      against a writer that skipped the store's own check.
+    - ``revisions`` keep every script a rewrite made (v2, v3...); v1 is the episode's own
+      ``script``, never copied. ``rewrite_votes`` keeps one vote per writer per rewrite.
+    - Partial indexes cover what start-up asks about (running, voting, undelivered, stale).
+      Outlines in review (``queued``) are found through m001's ``episodes_unfinished``.
+    """
+    await tx.execute(
+        """
+        CREATE TABLE rooms (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL UNIQUE,
+            name TEXT NOT NULL CHECK (name <> ''),
+            logline TEXT NOT NULL DEFAULT '',
+            tone TEXT NOT NULL DEFAULT '',
+            setting TEXT NOT NULL DEFAULT '',
+            showrunner_id INTEGER NOT NULL,
+            showrunner_name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        """
+        CREATE TABLE room_writers (
+            room_id INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,
+            user_name TEXT NOT NULL,
+            added_by INTEGER NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (room_id, user_id)
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        """
+        CREATE TABLE room_characters (
+            room_id INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL CHECK (name <> ''),
+            name_key TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            voice TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (room_id, name_key)
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        """
+        CREATE TABLE room_gags (
+            room_id INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL CHECK (text <> ''),
+            text_key TEXT NOT NULL,
+            PRIMARY KEY (room_id, text_key)
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        """
+        CREATE TABLE room_summaries (
+            room_id INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            episode_id INTEGER NOT NULL UNIQUE REFERENCES episodes (id) ON DELETE CASCADE,
+            summary TEXT NOT NULL CHECK (json_valid(summary)),
+            created_at TEXT NOT NULL
+        ) STRICT
+        """
+    )
+    # A room's continuity, newest first.
+    await tx.execute(
+        "CREATE INDEX room_summaries_recent ON room_summaries (room_id, created_at, episode_id)"
+    )
+    await tx.execute(
+        "ALTER TABLE episodes ADD COLUMN room_id INTEGER REFERENCES rooms (id) ON DELETE SET NULL"
+    )
+    # Deleting a room sets its episodes' room_id to NULL: without an index, a full scan.
+    await tx.execute("CREATE INDEX episodes_room ON episodes (room_id)")
+    await tx.execute(
+        """
+        CREATE TABLE rewrites (
+            id INTEGER PRIMARY KEY,
+            public_id TEXT NOT NULL UNIQUE,
+            episode_id INTEGER NOT NULL REFERENCES episodes (id) ON DELETE CASCADE,
+            guild_id INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            scene INTEGER NOT NULL CHECK (scene >= 1),
+            note TEXT NOT NULL,
+            takes INTEGER NOT NULL CHECK (takes BETWEEN 1 AND 3),
+            author_id INTEGER NOT NULL,
+            author_name TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('running', 'voting', 'done', 'failed', 'cancelled')),
+            error TEXT,
+            cancelled_by TEXT,
+            chosen_take INTEGER CHECK (chosen_take IS NULL OR chosen_take BETWEEN 1 AND takes),
+            chosen_by TEXT,
+            revision INTEGER CHECK (revision IS NULL OR revision >= 2),
+            status_channel_id INTEGER,
+            status_message_id INTEGER,
+            ballot_message_id INTEGER,
+            delivered_message_id INTEGER,
+            status_shown TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            CHECK (status <> 'done' OR revision IS NOT NULL),
+            CHECK (delivered_message_id IS NULL OR status = 'done')
+        ) STRICT
+        """
+    )
+    # One rewrite at a time per scene: the rule SceneBusy reports, held by the file itself.
+    await tx.execute(
+        "CREATE UNIQUE INDEX rewrites_scene_busy ON rewrites (episode_id, scene)"
+        " WHERE status IN ('running', 'voting')"
+    )
+    # An episode's rewrites (and the cascade when it is deleted).
+    await tx.execute("CREATE INDEX rewrites_episode ON rewrites (episode_id)")
+    await tx.execute("CREATE INDEX rewrites_running ON rewrites (id) WHERE status = 'running'")
+    await tx.execute("CREATE INDEX rewrites_voting ON rewrites (id) WHERE status = 'voting'")
+    await tx.execute(
+        "CREATE INDEX rewrites_undelivered ON rewrites (id)"
+        " WHERE status = 'done' AND delivered_message_id IS NULL"
+    )
+    await tx.execute(
+        "CREATE INDEX rewrites_status_stale ON rewrites (id)"
+        " WHERE status IN ('done', 'failed', 'cancelled') AND status_shown IS NOT status"
+    )
+    await tx.execute(
+        """
+        CREATE TABLE revisions (
+            episode_id INTEGER NOT NULL REFERENCES episodes (id) ON DELETE CASCADE,
+            number INTEGER NOT NULL CHECK (number >= 2),
+            scene INTEGER CHECK (scene IS NULL OR scene >= 1),
+            note TEXT,
+            author_id INTEGER NOT NULL,
+            author_name TEXT NOT NULL,
+            rewrite_id INTEGER UNIQUE REFERENCES rewrites (id) ON DELETE SET NULL,
+            script TEXT NOT NULL CHECK (json_valid(script)),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (episode_id, number)
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        """
+        CREATE TABLE rewrite_votes (
+            rewrite_id INTEGER NOT NULL REFERENCES rewrites (id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,
+            take INTEGER NOT NULL CHECK (take >= 1),
+            voted_at TEXT NOT NULL,
+            PRIMARY KEY (rewrite_id, user_id)
+        ) STRICT
+        """
+    )
+
+
 # -- per connection, in its temp schema ---------------------------------------------------------
 
 STEP_SAVES: Final = "temp.step_saves"

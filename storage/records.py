@@ -18,28 +18,35 @@ from storage.errors import StorageError
 EpisodeStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 STATUSES: Final[frozenset[str]] = frozenset(get_args(EpisodeStatus))
 UNFINISHED: Final[tuple[EpisodeStatus, ...]] = ("queued", "running")
-"""Work still owed to a writer: resumed at start-up, counted against limits."""
+"""Work still owed to a writer, counted against limits: ``queued`` is an outline waiting for
+the writers' review (``/episode review:True``), ``running`` is being written."""
 FINISHED: Final[tuple[EpisodeStatus, ...]] = ("done", "failed", "cancelled")
 
 MAX_ERROR_CHARS: Final = 2000
 
 _ALPHABET: Final = "23456789abcdefghjkmnpqrstuvwxyz"
 """No 0/o, 1/l/i: writers read these ids off a screen and type them."""
-_PUBLIC_ID = re.compile(rf"ep-[{_ALPHABET}]{{5,8}}")
+_PUBLIC_ID = re.compile(rf"(ep|rw)-[{_ALPHABET}]{{5,8}}")
 UNFINISHED_SQL: Final = "status IN ('queued', 'running')"
 """Spelt exactly as in the partial indexes' WHERE, so SQLite can use them."""
 
+IdPrefix = Literal["ep", "rw"]
+"""``ep-`` names an episode, ``rw-`` a rewrite: a writer can tell which one a message means."""
 
-def normalize_public_id(text: str) -> str | None:
-    """``" EP-7F3K2 "`` and ``"7f3k2"`` → ``"ep-7f3k2"``; ``None`` if it cannot be one of ours."""
+
+def normalize_public_id(text: str, prefix: IdPrefix = "ep") -> str | None:
+    """``" EP-7F3K2 "`` and ``"7f3k2"`` → ``"ep-7f3k2"``; ``None`` if it cannot be one of ours.
+
+    With ``prefix="rw"`` the same for rewrites; an id with the other prefix is ``None``.
+    """
     candidate = text.strip().lower()
-    if not candidate.startswith("ep-"):
-        candidate = f"ep-{candidate}"
+    if not candidate.startswith(f"{prefix}-"):
+        candidate = f"{prefix}-{candidate}"
     return candidate if _PUBLIC_ID.fullmatch(candidate) else None
 
 
-def new_public_id(length: int) -> str:
-    return "ep-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+def new_public_id(length: int, prefix: IdPrefix = "ep") -> str:
+    return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +77,18 @@ class EpisodeRecord:
     model: str
     totals: UsageTotals | None
     """Every call's usage, from the ledger, as of the episode's end; ``None`` while unfinished."""
+    room_id: int | None
+    """The room it was written in (its bible and continuity), if any; ``None`` once the room
+    is deleted."""
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def in_review(self) -> bool:
+        """Its outline waits for the writers: Write it, Edit outline or New outline."""
+        return self.status == "queued"
 
     @property
     def display_title(self) -> str:
@@ -123,4 +138,5 @@ def record_from_row(label: str, row: sqlite3.Row) -> EpisodeRecord:
         provider=row["provider"],
         model=row["model"],
         totals=totals,
+        room_id=row["room_id"],
     )

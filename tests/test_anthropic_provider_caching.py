@@ -52,7 +52,7 @@ BIBLE = SeriesBible(
         Character(
             name=name,
             traits=["stubborn", "hopeful", "bad with money"],
-            voice=f"{name} talks in {style}; " + "never finishes a plan before starting it. " * 6,
+            voice=f"{name} talks in {style}; " + "never finishes a plan before starting it. " * 5,
         )
         for name, style in [
             ("DANA", "clipped lists and sighs"),

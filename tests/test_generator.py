@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
 
-from scriptgen.checkpoints import MemoryCheckpoints
+from scriptgen.checkpoints import MemoryCheckpoints, StoredStep
 from scriptgen.errors import StepFailedError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.limiter import FairLimiter
-from scriptgen.models import Dialogue, EpisodeRequest
+from scriptgen.models import Dialogue, EpisodeRequest, Outline
 from scriptgen.progress import EpisodeProgress, SceneState, Stage
 from scriptgen.providers.base import StepKind
 from tests.scripted_provider import Boom, ScriptedProvider
@@ -177,3 +178,102 @@ async def test_limiter_bounds_calls_across_episodes() -> None:
     )
     assert limiter.peak == 2
     assert limiter.in_flight == 0
+
+
+async def test_refinement_respects_max_parallel_scenes() -> None:
+    """With max_parallel_scenes=1, no two refinement calls are ever in flight together."""
+    provider = ScriptedProvider({"refine": 0.02})
+    generator = ScriptGenerator(provider, 1, refine_threshold=11, max_refine_scenes=3)
+    await generator.generate_full_script(request(3))
+    refines = sorted((r for r in provider.history if r.kind == "refine"), key=lambda r: r.started)
+    assert len(refines) == 3
+    for first, second in itertools.pairwise(refines):
+        assert first.ended is not None and first.ended <= second.started, (first, second)
+
+
+async def test_a_stored_step_on_a_rewritten_dialogue_is_asked_again() -> None:
+    """On resume, directions stored for a dialogue that had to be written again are not reused."""
+    checkpoints = MemoryCheckpoints()
+    await ScriptGenerator(ScriptedProvider(), 3).generate_full_script(
+        request(2), checkpoints=checkpoints
+    )
+    usage = checkpoints.steps["scene:1:dialogue"].usage
+    checkpoints.steps["scene:1:dialogue"] = StoredStep('{"lines": []}', usage)  # fails validation
+    provider = ScriptedProvider(seed=5)
+    await ScriptGenerator(provider, 3).generate_full_script(request(2), checkpoints=checkpoints)
+    asked = {r.key for r in provider.history}
+    assert {"scene:1:dialogue", "scene:1:directions", "comedy"} <= asked
+    assert not asked & {"outline", "scene:2:dialogue", "scene:2:directions"}
+
+
+# -- reviewing the outline ----------------------------------------------------------------------
+
+
+async def test_write_outline_is_one_checkpointed_call() -> None:
+    """write_outline asks only for the outline, saved under "outline"."""
+    provider, checkpoints = ScriptedProvider(), MemoryCheckpoints()
+    outline = await ScriptGenerator(provider).write_outline(request(3), checkpoints=checkpoints)
+    assert [r.key for r in provider.history] == ["outline"]
+    assert len(outline.scenes) == 3
+    assert Outline.model_validate_json(checkpoints.steps["outline"].payload) == outline
+
+
+async def test_write_outline_reuses_its_checkpoint_unless_fresh() -> None:
+    """A stored outline is returned with no call; fresh=True asks again and replaces it."""
+    checkpoints = MemoryCheckpoints()
+    first = await ScriptGenerator(ScriptedProvider()).write_outline(
+        request(3), checkpoints=checkpoints
+    )
+    again = ScriptedProvider(seed=9)
+    assert await ScriptGenerator(again).write_outline(request(3), checkpoints=checkpoints) == first
+    assert again.history == []
+    fresh = await ScriptGenerator(again).write_outline(
+        request(3), checkpoints=checkpoints, fresh=True
+    )
+    assert [r.key for r in again.history] == ["outline"]
+    assert fresh != first
+    assert Outline.model_validate_json(checkpoints.steps["outline"].payload) == fresh
+
+
+async def test_write_outline_returns_the_given_outline_without_a_call() -> None:
+    """An outline already in the request is the answer; the model is not asked."""
+    outline = await ScriptGenerator(ScriptedProvider()).write_outline(request(2))
+    provider = ScriptedProvider()
+    given = request(2).model_copy(update={"outline": outline})
+    assert await ScriptGenerator(provider).write_outline(given) is outline
+    assert provider.history == []
+
+
+async def test_an_edited_outline_is_written_without_an_outline_call() -> None:
+    """With request.outline set the episode follows it: no outline call, progress as if done."""
+    outline = await ScriptGenerator(ScriptedProvider()).write_outline(request(3))
+    edited = outline.model_copy(update={"title": "The Edit", "scenes": outline.scenes[:2]})
+    given = EpisodeRequest(premise=request().premise, scene_count=3, outline=edited)
+    provider, events = ScriptedProvider(), list[tuple[str, int, int]]()
+    script = await ScriptGenerator(provider).generate_full_script(
+        given, lambda s, c, t: events.append((s, c, t))
+    )
+    assert "outline" not in {r.key for r in provider.history}
+    assert given.scene_count == 2
+    assert script.outline == edited
+    assert [s.heading for s in script.scenes] == [s.heading for s in edited.scenes]
+    assert events[0] == ("Outline ready: The Edit", 1, 1 + 2 * 2 + 1 + 1)
+    assert events[-1][1] == events[-1][2]
+
+
+async def test_an_approved_outline_counts_as_reused_on_resume() -> None:
+    """Scene steps stored on the approved outline are reused; its call's cost is in the script."""
+    checkpoints = MemoryCheckpoints()
+    outline = await ScriptGenerator(ScriptedProvider()).write_outline(
+        request(2), checkpoints=checkpoints
+    )
+    given = request(2).model_copy(update={"outline": outline})
+    failing = ScriptedProvider(failures={"scene:2:directions": Boom("down")})
+    with pytest.raises(StepFailedError):
+        await ScriptGenerator(failing, 1).generate_full_script(given, checkpoints=checkpoints)
+    provider = ScriptedProvider()
+    script = await ScriptGenerator(provider, 1).generate_full_script(given, checkpoints=checkpoints)
+    asked = {r.key for r in provider.history}
+    assert not asked & {"outline", "scene:1:dialogue", "scene:1:directions", "scene:2:dialogue"}
+    assert "scene:2:directions" in asked
+    assert [u.step for u in script.usage].count("outline") == 1

@@ -10,12 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
+from bot.access import member, room_here, writers_only
 from bot.premise import has_words, plain_premise
 from bot.replies import episode_id_or_refuse, refuse_after_defer, send_script
 from bot.status import plain
-from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest
+from scriptgen.continuity import PREVIOUSLY_BUDGET_TOKENS, previously
+from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest, SeriesBible
 from scriptgen.pricing import estimate_cost
-from storage import EpisodeLimitReached, EpisodeRecord
+from storage import EpisodeLimitReached, EpisodeRecord, RoomRecord
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -59,7 +61,8 @@ class Episodes(commands.Cog):
         premise="What the episode is about",
         scenes=f"How many scenes (1-{MAX_SCENES}, default 4)",
         title="A working title (optional)",
-        tone="The comic tone (optional)",
+        tone="The comic tone (optional; a room's own tone otherwise)",
+        review="Stop after the outline so the room can approve or edit it first",
     )
     @app_commands.choices(tone=TONES)
     @app_commands.guild_only()
@@ -70,6 +73,7 @@ class Episodes(commands.Cog):
         scenes: app_commands.Range[int, 1, MAX_SCENES] = 4,
         title: app_commands.Range[str, 1, 120] | None = None,
         tone: app_commands.Choice[str] | None = None,
+        review: bool = False,
     ) -> None:
         received = time.monotonic()
         assert interaction.guild_id is not None
@@ -82,12 +86,18 @@ class Episodes(commands.Cog):
             return
         with jobs.admitting(interaction.guild_id, interaction.user.id):
             response = await interaction.response.defer(thinking=True)
+            room = await room_here(self.bot, interaction)
+            if room is not None and not (await member(self.bot, interaction, room)).writes:
+                await refuse_after_defer(interaction, writers_only(room, "start episodes"))
+                return
+            bible, previously = await self._bible(room)
             try:
                 request = EpisodeRequest(
                     premise=await plain_premise(premise, interaction.guild),
                     scene_count=scenes,
                     title=title,
                     tone=tone.value if tone else None,
+                    bible=bible,
                 )
             except ValidationError as exc:
                 message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
@@ -104,6 +114,8 @@ class Episodes(commands.Cog):
                     model=self.bot.generator.provider.model,
                     max_unfinished_per_author=1,
                     max_unfinished_per_guild=self.bot.settings.max_episodes_per_guild,
+                    room_id=room.id if room else None,
+                    review=review,
                 )
             except EpisodeLimitReached as exc:
                 await refuse_after_defer(interaction, f"Not now: {exc}.")
@@ -112,7 +124,23 @@ class Episodes(commands.Cog):
                 await self.bot.episodes.set_status_message(
                     record.id, record.channel_id, response.message_id
                 )
-            jobs.start(record, interaction, received)
+            if review:
+                self.bot.reviews.begin(record, interaction)
+            else:
+                jobs.start(record, interaction, received, previously)
+
+    async def _bible(self, room: RoomRecord | None) -> tuple[SeriesBible | None, tuple[str, ...]]:
+        """The room's bible with "previously" (the newest summaries within their token budget)
+        for the episode's prompts, and the titles of the episodes it recalls."""
+        if room is None:
+            return None, ()
+        rooms = self.bot.rooms
+        recent = [summary for _, summary in await rooms.recent_summaries(room.id)]
+        recalled = previously(recent, PREVIOUSLY_BUDGET_TOKENS)
+        bible = (await rooms.bible(room)).model_copy(
+            update={"previous_episodes": [s.line() for s in recalled]}
+        )
+        return bible, tuple(s.title for s in recalled)
 
     @app_commands.command(name="episodes", description="This server's recent episodes")
     @app_commands.guild_only()
@@ -131,12 +159,20 @@ class Episodes(commands.Cog):
         await interaction.followup.send(embed=embed, ephemeral=True)
 
     @app_commands.command(name="episode-get", description="Post a finished episode's script again")
-    @app_commands.describe(episode="The episode id, e.g. ep-7f3k2 (see /episodes)")
+    @app_commands.describe(
+        episode="The episode id, e.g. ep-7f3k2 (see /episodes)",
+        revision="Which revision (see /revisions; default: the newest)",
+    )
     @app_commands.guild_only()
-    async def episode_get(self, interaction: discord.Interaction, episode: str) -> None:
+    async def episode_get(
+        self,
+        interaction: discord.Interaction,
+        episode: str,
+        revision: app_commands.Range[int, 1, 9999] | None = None,
+    ) -> None:
         public_id = await episode_id_or_refuse(interaction, episode)
         if public_id is not None:
-            await send_script(interaction, self.bot.episodes, public_id, "fountain")
+            await send_script(interaction, self.bot, public_id, "fountain", revision)
 
     @app_commands.command(
         name="episode-retry", description="Resume a failed episode from where it stopped"

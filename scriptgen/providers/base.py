@@ -33,7 +33,11 @@ class StepFacts:
     """0-based index of the scene the step works on, for scene steps."""
     dialogue: SceneDialogue | None = None
     scenes: Sequence[Scene] = ()
-    """The whole script so far, for the comedy and refinement passes."""
+    """The whole script so far, for the comedy and refinement passes and for rewrites."""
+    note: str | None = None
+    """A writer's note on the scene, for a rewrite: what the new version must change."""
+    take: int | None = None
+    """Which of a rewrite's alternative takes (1-based) the step writes."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class StepRequest(Generic[OutputT]):
     check: Callable[[OutputT], None] | None = None
     """Rules the schema cannot say (e.g. the outline has exactly the scenes asked for). It raises
     ``ValueError`` with a message for the model; providers treat that like a validation error."""
+    after: tuple[str, ...] = ()
+    """The keys of the steps this one was built from. A checkpoint of this step is reused only
+    when each of them was reused (or given) in the same run: a step never stands on an answer
+    that was written again (directions on a new dialogue, scenes on a new outline)."""
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,9 @@ from scriptgen.errors import InvalidOutputError
 from scriptgen.models import CallUsage
 from scriptgen.providers import demo_writer
 from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
+from scriptgen.tokens import estimate_tokens
 
 DEMO_MODEL = "showrunner-demo"
-
-
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)
 
 
 class DemoProvider:
@@ -61,7 +58,7 @@ class DemoProvider:
                 step.check(value)
             except ValueError as exc:
                 raise InvalidOutputError(f"{step.key}: {exc}") from exc
-        output_tokens = _tokens(value.model_dump_json())
+        output_tokens = estimate_tokens(value.model_dump_json())
         delay = self.latencies.get(
             step.kind, self.time_to_first_token + self.seconds_per_token * output_tokens
         )
@@ -74,10 +71,10 @@ class DemoProvider:
         usage = CallUsage(
             step=step.key,
             model=self.model,
-            input_tokens=_tokens(step.prompt),
+            input_tokens=estimate_tokens(step.prompt),
             output_tokens=output_tokens,
-            cache_write_tokens=0 if cached else _tokens(prefix),
-            cache_read_tokens=_tokens(prefix) if cached else 0,
+            cache_write_tokens=0 if cached else estimate_tokens(prefix),
+            cache_read_tokens=estimate_tokens(prefix) if cached else 0,
             latency_s=time.monotonic() - started,
         )
         return Generation(value=value, usage=usage)

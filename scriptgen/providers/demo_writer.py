@@ -100,6 +100,13 @@ TAGS = [
     " That's going in my memoir. Chapter twelve: Why.",
     " Don't look at me like that, I can feel it.",
 ]
+NOTE_LEADS = [
+    "New idea. Hear me out:",
+    "You know what this needs?",
+    "Okay, from the top, but this time:",
+]
+NOTE_CHARS = 1500
+MAX_LINES = 120
 STOPWORDS = frozenset(
     [
         "a",
@@ -215,6 +222,8 @@ def outline(seed: int, facts: StepFacts, key: str) -> Outline:
 def dialogue(seed: int, facts: StepFacts, key: str) -> SceneDialogue:
     assert facts.outline is not None
     assert facts.scene_index is not None
+    if facts.note is not None:
+        return rewritten_dialogue(seed, facts, key)
     rng = _rng(seed, facts, key)
     scene = facts.outline.scenes[facts.scene_index]
     a, b = (scene.characters + scene.characters)[:2]
@@ -228,6 +237,36 @@ def dialogue(seed: int, facts: StepFacts, key: str) -> SceneDialogue:
             DialogueLine(character=speaker, parenthetical=paren, line=template.format(**fill))
         )
     return SceneDialogue(lines=lines)
+
+
+def rewritten_dialogue(seed: int, facts: StepFacts, key: str) -> SceneDialogue:
+    """The scene's dialogue again, to a writer's note: about a third of its lines written anew,
+    and a line near the top that says the note's words, so a rewrite visibly follows it."""
+    assert facts.outline is not None
+    assert facts.scene_index is not None
+    assert facts.note is not None
+    rng = _rng(seed, facts, key)
+    scene = facts.outline.scenes[facts.scene_index]
+    a, b = (scene.characters + scene.characters)[:2]
+    fill = {"a": a.title(), "b": b.title(), "thing": premise_thing(facts.request.premise)}
+    elements = facts.scenes[facts.scene_index].elements if facts.scenes else []
+    old = [
+        DialogueLine(character=el.character, parenthetical=el.parenthetical, line=el.line)
+        for el in elements
+        if isinstance(el, Dialogue)
+    ]
+    lines = [
+        DialogueLine(character=line.character, line=rng.choice(LINES).format(**fill))
+        if rng.random() < 0.35
+        else line
+        for line in old
+    ] or [DialogueLine(character=a, line=rng.choice(OPENERS))]
+    note = " ".join(facts.note.split())[:NOTE_CHARS]
+    said = DialogueLine(
+        character=b, parenthetical="taking the note", line=f"{rng.choice(NOTE_LEADS)} {note}"
+    )
+    lines.insert(min(1, len(lines)), said)
+    return SceneDialogue(lines=lines[:MAX_LINES])
 
 
 def directions(seed: int, facts: StepFacts, key: str) -> StageDirections:

@@ -30,6 +30,7 @@ __all__ = [
     "filename_for",
     "render",
     "render_sync",
+    "safe_stem",
     "to_fdx",
     "to_fountain",
     "to_markdown",
@@ -76,8 +77,16 @@ async def render(script: Script, fmt: Format) -> bytes:
     return render_sync(script, fmt)
 
 
-def filename_for(script: Script, fmt: Format) -> str:
-    """A safe file name for the script, e.g. ``The Haunted Espresso Machine.fountain``.
+def filename_for(script: Script, fmt: Format, *, suffix: str = "") -> str:
+    """A safe file name for the script, e.g. ``The Haunted Espresso Machine.fountain``, or
+    ``The Haunted Espresso Machine v2.fountain`` with ``suffix=" v2"``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    return f"{safe_stem(script.title)}{suffix}.{fmt}"
+
+
+def safe_stem(title: str) -> str:
+    """A file name's stem made from a title, without extension.
 
     The title is a model's (or a user's) text: path separators, characters Windows forbids,
     control and format characters (including bidi overrides that could disguise the extension)
@@ -85,10 +94,8 @@ def filename_for(script: Script, fmt: Format) -> str:
     command-line options), the name is cut to a bounded number of UTF-8 bytes, and Windows'
     reserved device names are avoided. An empty result becomes "Untitled".
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     kept = []
-    for char in unicodedata.normalize("NFC", script.title):
+    for char in unicodedata.normalize("NFC", title):
         category = unicodedata.category(char)
         if category.startswith("C") and category != "Cc":
             continue  # format (bidi overrides...), surrogate, private use, unassigned
@@ -100,4 +107,4 @@ def filename_for(script: Script, fmt: Format) -> str:
         stem = "Untitled"
     if stem.split(".")[0].strip().upper() in _RESERVED:
         stem = f"{stem} (script)"
-    return f"{stem}.{fmt}"
+    return stem

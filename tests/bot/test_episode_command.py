@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 
@@ -11,6 +12,7 @@ from screenplain.types import Dialog
 from scriptgen.providers.base import StepKind
 from tests.bot.harness import (
     EDIT_ORIGINAL,
+    POST_MESSAGE,
     RoomFactory,
     delivered,
     description,
@@ -111,3 +113,23 @@ async def test_hostile_premise_pings_nobody(make_room: RoomFactory) -> None:
     writes = room.fake.message_writes()
     assert writes and room.fake.mention_violations() == []
     assert all(w.allowed_mentions is not None for w in writes)
+
+
+async def test_a_delivered_script_frees_its_writer_at_once(make_room: RoomFactory) -> None:
+    """The moment the script is in the channel, its writer may start the next episode,
+    even while the bot still waits for Discord's answer to that post."""
+    room = await make_room()
+    fake = room.fake
+    fake.stall(lambda r: r.route == POST_MESSAGE and bool(r.files), seconds=2.0)
+    first = await start_episode(room)
+    await first.wait_for_callback(timeout=3)
+    for _ in range(200):
+        if any(m.attachments for m in fake.messages(room.channel)):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the script was never posted")
+    second = await start_episode(room, premise="The espresso machine files for divorce")
+    callback = await second.wait_for_callback(timeout=3)
+    assert callback.type == 5, callback.data
+    await delivered(room, since=first.requests[-1].timestamp)

@@ -10,11 +10,15 @@ Usage::
         await fake.wait_until_ready()
         inter = await fake.invoke_slash_command(guild, channel, alice, "episode", {"premise": "x"})
         callback = await inter.wait_for_callback()
+
+A file option: ``{"file": FakeUpload("bible.yaml", b"...", content_type="text/yaml")}``;
+autocomplete: ``await fake.autocomplete(guild, channel, alice, "character edit",
+{"name": "Ad"}, focused="name")`` then ``inter.choices`` (callback type 8).
 """
 
 from ._faults import RequestMatcher
 from ._gateway import Handshake
-from ._interactions import FakeCallback, FakeInteraction
+from ._interactions import FakeCallback, FakeInteraction, FakeUpload
 from ._messages import FakeAttachment, FakeMessage, MessageRevision
 from ._models import (
     ADMINISTRATOR,
@@ -61,6 +65,7 @@ __all__ = [
     "FakeMember",
     "FakeMessage",
     "FakeRole",
+    "FakeUpload",
     "FakeUser",
     "Handshake",
     "MessageRevision",

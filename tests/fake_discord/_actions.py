@@ -16,16 +16,21 @@ from typing import Any
 from ._gateway import Gateway
 from ._interactions import (
     APPLICATION_COMMAND,
+    ATTACHMENT_OPTION,
+    AUTOCOMPLETE,
     MESSAGE_COMPONENT,
+    MODAL,
     MODAL_SUBMIT,
     FakeInteraction,
+    FakeUpload,
     base_payload,
     build_command_data,
 )
-from ._messages import FakeMessage
+from ._messages import FakeMessage, flatten_components
 from ._models import JSON, FakeChannel, FakeGuild, FakeUser
 
 BUTTON = 2
+TEXT_INPUT = 4
 MESSAGE_CONTENT_INTENT = 1 << 15
 
 
@@ -115,11 +120,51 @@ class Actions:
         options = dict(options or {})
         if command is not None:
             _check_options(command, name, options)
-        data = build_command_data(command, name, options, guild)
+        limit = self.state.config.attachment_size_limit
+        for key, value in options.items():
+            if isinstance(value, FakeUpload) and len(value.data) > limit:
+                raise ValueError(f"{key!r}: {value.filename} is over the {limit}-byte upload limit")
+        data = build_command_data(
+            command,
+            name,
+            options,
+            guild,
+            store_upload=lambda upload: self.state.store_upload(channel, upload),
+        )
         if guild_scoped:
             data["guild_id"] = str(guild.id)
         return await self._dispatch(
             APPLICATION_COMMAND, guild, channel, user, {"data": data}, None, wait_delivered
+        )
+
+    async def autocomplete(
+        self,
+        guild: FakeGuild,
+        channel: FakeChannel,
+        user: FakeUser,
+        name: str,
+        options: Mapping[str, Any],
+        focused: str,
+        *,
+        require_synced: bool,
+        wait_delivered: float | None,
+    ) -> FakeInteraction:
+        """INTERACTION_CREATE type 4: ``user`` is typing ``options[focused]`` in ``/name``."""
+        command, guild_scoped = self.state.find_command(name.split()[0], guild)
+        if command is None and require_synced:
+            raise ValueError(f"/{name} was never synced to {guild.name} or globally")
+        options = dict(options)
+        if focused not in options:
+            raise ValueError(f"the focused option {focused!r} is not in {sorted(options)}")
+        if any(isinstance(v, FakeUpload) for v in options.values()):
+            raise ValueError("files are uploaded on submit; autocomplete never carries them")
+        if command is not None:
+            _check_options(command, name, options, focused=focused)
+        data = build_command_data(command, name, options, guild, focused=focused)
+        if guild_scoped:
+            data["guild_id"] = str(guild.id)
+        return await self._dispatch(
+            AUTOCOMPLETE, guild, channel, user, {"data": data}, None, wait_delivered
         )
 
     async def click(
@@ -160,18 +205,24 @@ class Actions:
         wait_delivered: float | None,
     ) -> FakeInteraction:
         """INTERACTION_CREATE type 5 answering the modal the bot opened on ``opened_by``."""
-        modal = next((cb.data for cb in opened_by.callbacks if cb.type == 9), None)
+        modal = next((cb.data for cb in opened_by.callbacks if cb.type == MODAL), None)
         if not isinstance(modal, dict):
             raise ValueError(f"interaction {opened_by.id} opened no modal")
-        components = _submitted(list(modal.get("components", [])), values)
-        data = {"custom_id": modal["custom_id"], "components": components}
+        layout = list(modal.get("components", []))
+        _check_modal_values(layout, values)
+        data = {"custom_id": modal["custom_id"], "components": _submitted(layout, values)}
+        extra: JSON = {"data": data}
+        source = opened_by.source_message
+        if source is not None:
+            # A modal opened from a button carries that button's message, as on Discord.
+            extra["message"] = source.to_json()
         return await self._dispatch(
             MODAL_SUBMIT,
             opened_by.guild,
             opened_by.channel,
             user or opened_by.user,
-            {"data": data},
-            opened_by.source_message,
+            extra,
+            source,
             wait_delivered,
         )
 
@@ -198,8 +249,12 @@ class Actions:
         return msg
 
 
-def _check_options(command: JSON, name: str, options: Mapping[str, Any]) -> None:
-    """Refuses what Discord's client would: unknown, missing required, off-choice options."""
+def _check_options(
+    command: JSON, name: str, options: Mapping[str, Any], *, focused: str | None = None
+) -> None:
+    """Refuses what Discord's client would: unknown, missing required, off-choice options,
+    a file for a non-file option (or the reverse); while typing (``focused``), only an
+    option registered with ``autocomplete`` asks the bot, and the rest may be incomplete."""
     specs: list[JSON] = list(command.get("options", []))
     for word in name.split()[1:]:
         sub = next((o for o in specs if o.get("name") == word), None)
@@ -211,16 +266,55 @@ def _check_options(command: JSON, name: str, options: Mapping[str, Any]) -> None
         spec = known.get(key)
         if spec is None:
             raise ValueError(f"/{name} has no option {key!r} (it has {sorted(known)})")
+        if (spec.get("type") == ATTACHMENT_OPTION) != isinstance(value, FakeUpload):
+            raise ValueError(f"{key!r} takes a FakeUpload if and only if it is a file option")
+        if focused is not None:
+            continue
         choices = [c["value"] for c in spec.get("choices", [])]
         if choices and value not in choices:
             raise ValueError(f"{value!r} is not a choice of {key!r}: {choices}")
+    if focused is not None:
+        if not known[focused].get("autocomplete"):
+            raise ValueError(f"option {focused!r} of /{name} was not registered with autocomplete")
+        return
     for key, spec in known.items():
         if spec.get("required") and key not in options:
             raise ValueError(f"/{name} requires option {key!r}")
 
 
+def _check_modal_values(layout: list[Any], values: Mapping[str, str | list[str]]) -> None:
+    """Refuses what the modal's form would not let a user submit."""
+    fields = {str(c["custom_id"]): c for c in flatten_components(layout) if "custom_id" in c}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"the modal has no field {unknown} (it has {sorted(fields)})")
+    for custom_id, comp in fields.items():
+        if comp.get("type") != TEXT_INPUT:
+            continue
+        value = _typed(comp, values)
+        if not isinstance(value, str):
+            raise ValueError(f"text input {custom_id!r} takes a string, not {value!r}")
+        if not value:
+            if comp.get("required", True):
+                raise ValueError(f"text input {custom_id!r} is required")
+            continue
+        low, high = int(comp.get("min_length") or 0), int(comp.get("max_length") or 4000)
+        if not low <= len(value) <= high:
+            raise ValueError(f"{custom_id!r} must be {low}-{high} characters, not {len(value)}")
+
+
+def _typed(comp: JSON, values: Mapping[str, str | list[str]]) -> str | list[str]:
+    """What the user submits in a field: what the test typed, else the prefilled value."""
+    custom_id = str(comp["custom_id"])
+    if custom_id in values:
+        return values[custom_id]
+    if comp.get("type") == TEXT_INPUT:
+        return str(comp.get("value") or "")
+    return []
+
+
 def _submitted(components: list[Any], values: Mapping[str, str | list[str]]) -> list[JSON]:
-    """Mirrors the modal's layout (rows or labels) with the typed values filled in."""
+    """Mirrors the modal's layout (rows or labels) with the typed (or prefilled) values."""
     out: list[JSON] = []
     for comp in components:
         if not isinstance(comp, dict):
@@ -233,8 +327,10 @@ def _submitted(components: list[Any], values: Mapping[str, str | list[str]]) -> 
             if inner:
                 out.append({"type": 18, "component": inner[0]})
         elif "custom_id" in comp:
-            value = values.get(str(comp["custom_id"]), "")
+            value = _typed(comp, values)
             item: JSON = {"type": kind, "custom_id": comp["custom_id"]}
+            if "id" in comp:
+                item["id"] = comp["id"]
             if isinstance(value, list):
                 item["values"] = value
             else:

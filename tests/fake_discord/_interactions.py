@@ -1,24 +1,27 @@
 """Interactions: the INTERACTION_CREATE payloads the fake sends, and what the bot did with them.
 
-A :class:`FakeInteraction` is the test's handle on one slash command, button
-click or modal submit: the callback(s) the bot sent (with their delay since
-dispatch, the first thing to check for the 3-second rule), the original
-response message as it evolves, and the follow-ups.
+A :class:`FakeInteraction` is the test's handle on one slash command,
+autocomplete request, button click or modal submit: the callback(s) the bot
+sent (with their delay since dispatch, the first thing to check for the
+3-second rule), the original response message as it evolves, and the
+follow-ups.
 """
 
 from __future__ import annotations
 
+import mimetypes
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._messages import FakeMessage
+from ._messages import FakeAttachment, FakeMessage
 from ._models import JSON, FakeChannel, FakeGuild, FakeRole, FakeUser
 from ._records import RecordedRequest, RequestLog, Signal
 
 APPLICATION_COMMAND = 2
 MESSAGE_COMPONENT = 3
+AUTOCOMPLETE = 4
 MODAL_SUBMIT = 5
 
 # Interaction callback types.
@@ -26,7 +29,30 @@ CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
 DEFERRED_UPDATE_MESSAGE = 6
 UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
 MODAL = 9
+
+#: Option type of a file the user attaches to a slash command.
+ATTACHMENT_OPTION = 11
+
+
+@dataclass(frozen=True)
+class FakeUpload:
+    """A file a user picks for an ATTACHMENT (type 11) slash command option.
+
+    ``content_type`` defaults to a guess from the file name, as the client makes.
+    """
+
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+    @property
+    def mime_type(self) -> str:
+        """``content_type``, or the guess from ``filename`` (``application/octet-stream``)."""
+        if self.content_type is not None:
+            return self.content_type
+        return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
 
 
 @dataclass
@@ -74,6 +100,14 @@ class FakeInteraction:
     def requests(self) -> list[RecordedRequest]:
         """Every request made with this interaction's id or token, in arrival order."""
         return self._log.filter(interaction=self.id)
+
+    @property
+    def choices(self) -> list[JSON] | None:
+        """``data.choices`` of the autocomplete answer (callback type 8), if one arrived."""
+        for cb in self.callbacks:
+            if cb.type == AUTOCOMPLETE_RESULT and isinstance(cb.data, dict):
+                return list(cb.data.get("choices") or [])
+        return None
 
     @property
     def modal_custom_id(self) -> str | None:
@@ -142,7 +176,11 @@ _INFERRED_TYPES: list[tuple[type, int]] = [
     (FakeUser, 6),
     (FakeChannel, 7),
     (FakeRole, 8),
+    (FakeUpload, ATTACHMENT_OPTION),
 ]
+
+#: Stores a user's upload in the fake and returns it as an attachment.
+UploadStore = Callable[[FakeUpload], FakeAttachment]
 
 
 def _find(options: list[JSON], name: str) -> JSON | None:
@@ -154,12 +192,19 @@ def build_command_data(
     name: str,
     options: Mapping[str, Any],
     guild: FakeGuild,
+    *,
+    store_upload: UploadStore | None = None,
+    focused: str | None = None,
 ) -> JSON:
-    """``data`` of a chat-input interaction.
+    """``data`` of a chat-input (or autocomplete) interaction.
 
     ``name`` may hold subcommands (``"episode new"``). When the command was
     synced, option types come from its registration; otherwise from the
-    Python value (``str`` 3, ``int`` 4, ``bool`` 5, ``float`` 10, user 6...).
+    Python value (``str`` 3, ``int`` 4, ``bool`` 5, ``float`` 10, user 6,
+    :class:`FakeUpload` 11...). A :class:`FakeUpload` is stored with
+    ``store_upload`` and sent as its attachment id, the attachment itself in
+    ``resolved.attachments``. The option named ``focused`` (autocomplete)
+    carries ``"focused": true``.
     """
     words = name.split()
     registered = _options_at(command, words[1:])
@@ -169,7 +214,11 @@ def build_command_data(
         spec = _find(registered, word)
         value = options[word]
         opt_type = int(spec["type"]) if spec else _infer_type(value)
-        leaf.append({"name": word, "type": opt_type, "value": _wire_value(value, guild, resolved)})
+        wire = _wire_value(value, guild, resolved, store_upload)
+        option: JSON = {"name": word, "type": opt_type, "value": wire}
+        if word == focused:
+            option["focused"] = True
+        leaf.append(option)
     nested = leaf
     for depth in range(len(words) - 1, 0, -1):
         sub_name = words[depth]
@@ -202,8 +251,19 @@ def _infer_type(value: Any) -> int:
     raise TypeError(f"cannot infer an option type for {value!r}")
 
 
-def _wire_value(value: Any, guild: FakeGuild, resolved: dict[str, dict[str, JSON]]) -> Any:
+def _wire_value(
+    value: Any,
+    guild: FakeGuild,
+    resolved: dict[str, dict[str, JSON]],
+    store_upload: UploadStore | None,
+) -> Any:
     """Snowflake-typed values go as ids with their objects in ``resolved``."""
+    if isinstance(value, FakeUpload):
+        if store_upload is None:
+            raise ValueError("an attachment option needs somewhere to store the upload")
+        att = store_upload(value)
+        resolved.setdefault("attachments", {})[str(att.id)] = att.to_json()
+        return str(att.id)
     if isinstance(value, FakeUser):
         resolved.setdefault("users", {})[str(value.id)] = value.to_json()
         member = guild.members.get(value.id)

@@ -32,6 +32,8 @@ class FakeAttachment:
     content_type: str
     url: str
     description: str | None = None
+    #: True for a file a user attached to a slash command option (type 11).
+    ephemeral: bool = False
 
     @property
     def size(self) -> int:
@@ -39,8 +41,8 @@ class FakeAttachment:
         return len(self.data)
 
     def to_json(self) -> JSON:
-        """The attachment object inside a message."""
-        return {
+        """The attachment object inside a message (or an interaction's ``resolved``)."""
+        data: JSON = {
             "id": str(self.id),
             "filename": self.filename,
             "size": self.size,
@@ -50,6 +52,9 @@ class FakeAttachment:
             "description": self.description,
             "flags": 0,
         }
+        if self.ephemeral:
+            data["ephemeral"] = True
+        return data
 
 
 @dataclass

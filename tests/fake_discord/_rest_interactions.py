@@ -7,14 +7,21 @@ token: after ``token_lifetime`` they answer 401 ``Invalid Webhook Token``
 discord.py 2.7 always posts the callback with ``?with_response=1`` and reads
 ``interaction`` (and ``resource.message``) from the answer, so the answer is an
 ``InteractionCallbackResponse``; without the parameter Discord sends 204.
+
+Which callback types an interaction accepts is Discord's table: an autocomplete
+interaction only ``8`` (choices), a modal submit no modal, a modal only for a
+command or a component, ``6``/``7`` only where there is a message to update.
 """
 
 from __future__ import annotations
 
 import time
 
+from ._forms import validate_choices, validate_modal
 from ._interactions import (
     APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE_MESSAGE,
@@ -124,7 +131,14 @@ def add_interaction_routes(router: Router) -> None:
         kind = int(payload.get("type", 0))
         data: JSON = payload.get("data") or {}
         msg: FakeMessage | None = None
-        if kind == CHANNEL_MESSAGE:
+        invalid_here = error(400, "Interaction callback type is not valid here", 50035)
+        if (inter.type == AUTOCOMPLETE) != (kind == AUTOCOMPLETE_RESULT):
+            return invalid_here
+        if kind == AUTOCOMPLETE_RESULT:
+            refusal = validate_choices(data)
+            if refusal is not None:
+                return refusal
+        elif kind == CHANNEL_MESSAGE:
             refusal = validate_message(
                 data, req.files, state.config.attachment_size_limit, is_edit=False
             )
@@ -140,8 +154,12 @@ def add_interaction_routes(router: Router) -> None:
                 state.edit_message(msg, data, req.files, req)
             else:
                 msg = None
-        elif kind != MODAL or inter.type == 5:
-            return error(400, "Interaction callback type is not valid here", 50035)
+        elif kind == MODAL and inter.type in (APPLICATION_COMMAND, MESSAGE_COMPONENT):
+            refusal = validate_modal(data)
+            if refusal is not None:
+                return refusal
+        else:
+            return invalid_here
         if msg is not None:
             req.message_id = msg.id
         inter.callbacks.append(FakeCallback(kind, data or None, now, now - inter.created_at, req))
@@ -192,7 +210,7 @@ def add_interaction_routes(router: Router) -> None:
         inter = _interaction(ctx)
         if isinstance(inter, Reply):
             return inter
-        if not inter.callbacks:
+        if not inter.callbacks or inter.type == AUTOCOMPLETE:
             return unknown("Webhook", 10015)
         state, req = ctx.state, ctx.req
         payload: JSON = req.payload or {}

@@ -216,13 +216,41 @@ class FakeDiscord:
         wait_delivered: float | None = 5.0,
     ) -> FakeInteraction:
         """``user`` runs ``/name`` in ``channel``; returns once the event was sent
-        (within ``wait_delivered`` s; None to return at once, e.g. while disconnected)."""
+        (within ``wait_delivered`` s; None to return at once, e.g. while disconnected).
+        A :class:`FakeUpload` value fills a file option (type 11): it is served by the
+        fake and sent in ``data.resolved.attachments``, as Discord does."""
         return await self.actions.slash_command(
             guild,
             channel,
             user,
             name,
             options,
+            require_synced=require_synced,
+            wait_delivered=wait_delivered,
+        )
+
+    async def autocomplete(
+        self,
+        guild: FakeGuild,
+        channel: FakeChannel,
+        user: FakeUser,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        require_synced: bool = False,
+        wait_delivered: float | None = 5.0,
+    ) -> FakeInteraction:
+        """``user`` is typing in option ``focused`` of ``/name`` (``options`` holds what is
+        filled in so far, ``options[focused]`` the partial text); the bot's choices arrive as
+        callback type 8: ``(await inter.wait_for_callback()).data["choices"]``."""
+        return await self.actions.autocomplete(
+            guild,
+            channel,
+            user,
+            name,
+            options,
+            focused,
             require_synced=require_synced,
             wait_delivered=wait_delivered,
         )
@@ -249,7 +277,10 @@ class FakeDiscord:
         *,
         wait_delivered: float | None = 5.0,
     ) -> FakeInteraction:
-        """Submits the modal the bot opened in answer to ``opened_by``."""
+        """Submits the modal the bot opened in answer to ``opened_by``: ``values`` maps
+        custom_ids to what the user typed; fields not in it keep their prefilled value.
+        Raises ValueError for what the form refuses (unknown field, empty required
+        field, text outside min_length..max_length)."""
         return await self.actions.submit_modal(
             opened_by, values, user, wait_delivered=wait_delivered
         )

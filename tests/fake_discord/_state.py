@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._faults import FaultInjector
-from ._interactions import FakeInteraction
+from ._interactions import FakeInteraction, FakeUpload
 from ._messages import FakeAttachment, FakeMessage
 from ._models import (
     DEFAULT_BOT_PERMISSIONS,
@@ -125,6 +125,14 @@ class FakeState:
             return att
 
         return make
+
+    def store_upload(self, channel: FakeChannel, upload: FakeUpload) -> FakeAttachment:
+        """A file a user attached to a slash command: stored as an ephemeral attachment
+        served at ``{http_base}/attachments/...`` like the bot's own uploads."""
+        part = UploadedFile("files[0]", upload.filename, upload.mime_type, upload.data)
+        att = self.attachment_maker(channel.id)(part)
+        att.ephemeral = True
+        return att
 
     def create_message(
         self,

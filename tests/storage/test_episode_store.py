@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from scriptgen.models import CallUsage, EpisodeRequest, Script
 from storage import (
+    REVIEW_EXPIRED_BY,
     Database,
     EpisodeLimitReached,
     EpisodeRecord,
@@ -19,6 +21,7 @@ from storage import (
     StorageError,
     normalize_public_id,
 )
+from tests.storage.conftest import FakeClock
 
 NewEpisode = Callable[..., Awaitable[EpisodeRecord]]
 MakeScript = Callable[[EpisodeRequest], Script]
@@ -363,3 +366,95 @@ def test_normalize_public_id() -> None:
     assert normalize_public_id("7f3k2") == "ep-7f3k2"
     assert normalize_public_id("ep-0o1li") is None
     assert normalize_public_id("ep-7f3k2-extra") is None
+
+
+# -- outlines in review (queued) ---------------------------------------------------------------
+
+
+async def test_review_creates_a_queued_episode(
+    episodes: EpisodeStore, new_episode: NewEpisode
+) -> None:
+    """review=True waits for the writers: listed in review, not resumed as running."""
+    queued = await new_episode(review=True)
+    running = await new_episode()
+    assert (queued.status, queued.in_review, queued.finished, queued.room_id) == (
+        "queued",
+        True,
+        False,
+        None,
+    )
+    assert [e.id for e in await episodes.list_in_review()] == [queued.id]
+    assert [e.id for e in await episodes.list_unfinished()] == [running.id]
+
+
+async def test_start_writing_once(episodes: EpisodeStore, new_episode: NewEpisode) -> None:
+    """queued → running happens once; a second press, or a running episode, is False."""
+    queued = await new_episode(review=True)
+    assert await episodes.start_writing(queued.id)
+    assert not await episodes.start_writing(queued.id)
+    assert not await episodes.start_writing((await new_episode()).id)
+    found = await episodes.get_by_id(queued.id)
+    assert found is not None
+    assert found.status == "running"
+    assert await episodes.list_in_review() == []
+
+
+async def test_set_request_only_while_queued(
+    episodes: EpisodeStore,
+    new_episode: NewEpisode,
+    request_: EpisodeRequest,
+    make_script: MakeScript,
+) -> None:
+    """The request with the writers' outline is stored while in review, refused once started."""
+    queued = await new_episode(review=True)
+    outline = make_script(request_).outline
+    edited = EpisodeRequest(premise=request_.premise, outline=outline)
+    assert await episodes.set_request(queued.id, edited)
+    found = await episodes.get_by_id(queued.id)
+    assert found is not None
+    assert (found.request, found.request.outline, found.status) == (edited, outline, "queued")
+    await episodes.start_writing(queued.id)
+    assert not await episodes.set_request(queued.id, request_)
+    found = await episodes.get_by_id(queued.id)
+    assert found is not None
+    assert found.request == edited
+
+
+async def test_cancel_from_review(episodes: EpisodeStore, new_episode: NewEpisode) -> None:
+    """An outline in review can be cancelled, and then cannot start."""
+    queued = await new_episode(review=True)
+    assert await episodes.cancel(queued.id, "maya")
+    assert not await episodes.start_writing(queued.id)
+
+
+async def test_queued_episodes_count_against_limits(new_episode: NewEpisode) -> None:
+    """An outline in review is an unfinished episode for the author limit."""
+    await new_episode(review=True, max_unfinished_per_author=1)
+    with pytest.raises(EpisodeLimitReached):
+        await new_episode(max_unfinished_per_author=1)
+
+
+async def test_expire_reviews_cancels_only_old_untouched_outlines(
+    episodes: EpisodeStore,
+    new_episode: NewEpisode,
+    request_: EpisodeRequest,
+    advance_clock: Callable[[float], None],
+    clock: FakeClock,
+) -> None:
+    """Outlines untouched since the cut-off are cancelled and returned; edited ones stay."""
+    old = await new_episode(review=True)
+    edited = await new_episode(review=True)
+    running = await new_episode()
+    advance_clock(20 * 3600)
+    await episodes.set_request(edited.id, request_)
+    advance_clock(5 * 3600)
+    expired = await episodes.expire_reviews(clock.current - timedelta(hours=24))
+    assert [(e.id, e.status, e.cancelled_by) for e in expired] == [
+        (old.id, "cancelled", REVIEW_EXPIRED_BY)
+    ]
+    assert expired[0].finished_at == clock.current
+    assert [e.id for e in await episodes.list_in_review()] == [edited.id]
+    found = await episodes.get_by_id(running.id)
+    assert found is not None
+    assert found.status == "running"
+    assert await episodes.expire_reviews(clock.current - timedelta(hours=24)) == []

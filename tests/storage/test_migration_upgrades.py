@@ -7,10 +7,60 @@ from pathlib import Path
 import pytest
 
 import storage.migrations
-from scriptgen.models import EpisodeRequest
-from storage import MIGRATIONS, Database, EpisodeStore
+from scriptgen.models import CallUsage, EpisodeRequest, EpisodeSummary, Script
+from storage import (
+    MIGRATIONS,
+    Database,
+    EpisodeStore,
+    RewriteStore,
+    RoomStore,
+    SqliteCheckpoints,
+)
+from storage._time import to_db
 from storage.migrations import applied_migrations
 from tests.storage.conftest import AUTHOR, CHANNEL, GUILD, build_script
+
+REQUEST = EpisodeRequest(premise="A goat runs for mayor", scene_count=2)
+
+
+async def _old_episode(db: Database, public_id: str, author_id: int, script: Script | None) -> int:
+    """Insert an episode with the columns every schema version has (m001's), as old code did.
+
+    Raw SQL on purpose: today's EpisodeStore writes columns an old schema lacks.
+    """
+    now = to_db(db.now())
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
+            "INSERT INTO episodes (public_id, guild_id, channel_id, author_id, author_name,"
+            " request, status, created_at, updated_at, finished_at, script, provider, model)"
+            " VALUES (?, ?, ?, ?, 'ada', ?, ?, ?, ?, ?, ?, 'demo', 'demo') RETURNING id",
+            (
+                public_id,
+                GUILD,
+                CHANNEL,
+                author_id,
+                REQUEST.model_dump_json(),
+                "running" if script is None else "done",
+                now,
+                now,
+                None if script is None else now,
+                None if script is None else script.model_dump_json(),
+            ),
+        )
+    assert row is not None
+    return int(row[0])
+
+
+async def _make_old_database(path: Path, version: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file at ``version`` migrations, holding a done episode with a step and a running one."""
+    with monkeypatch.context() as old_code:
+        old_code.setattr(storage.migrations, "MIGRATIONS", MIGRATIONS[:version])
+        async with await Database.open(path) as old:
+            done = await _old_episode(old, "ep-dddd2", AUTHOR, build_script(REQUEST))
+            await _old_episode(old, "ep-rrrr2", AUTHOR + 1, None)
+            usage = CallUsage(step="outline", model="demo", output_tokens=7)
+            await SqliteCheckpoints(old, done).save("outline", usage, usage)
+            assert await applied_migrations(old) == [m.__name__ for m in MIGRATIONS[:version]]
 
 
 @pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
@@ -19,53 +69,64 @@ async def test_upgrade_from_every_earlier_version_keeps_episodes(
 ) -> None:
     """Episodes written by an older schema survive the upgrade and behave as new ones."""
     path = tmp_path / "old.db"
-    request = EpisodeRequest(premise="A goat runs for mayor", scene_count=2)
-    with monkeypatch.context() as old_code:
-        old_code.setattr(storage.migrations, "MIGRATIONS", MIGRATIONS[:version])
-        async with await Database.open(path) as old:
-            store = EpisodeStore(old)
-            finished = await store.create(
-                guild_id=GUILD,
-                channel_id=CHANNEL,
-                author_id=AUTHOR,
-                author_name="ada",
-                request=request,
-                provider="demo",
-                model="demo",
-            )
-            await store.finish(finished.id, build_script(request))
-            running = await store.create(
-                guild_id=GUILD,
-                channel_id=CHANNEL,
-                author_id=AUTHOR + 1,
-                author_name="bo",
-                request=request,
-                provider="demo",
-                model="demo",
-            )
-            assert await applied_migrations(old) == [m.__name__ for m in MIGRATIONS[:version]]
+    await _make_old_database(path, version, monkeypatch)
     async with await Database.open(path) as db:
         assert await applied_migrations(db) == [m.__name__ for m in MIGRATIONS]
         store = EpisodeStore(db)
-        done = await store.get(GUILD, finished.public_id)
+        done = await store.get(GUILD, "ep-dddd2")
         assert done is not None
-        assert done.status == "done"
-        assert done.script == build_script(request)
-        assert [r.public_id for r in await store.list_unfinished()] == [running.public_id]
-        assert await store.list_status_stale() == []  # ended before: taken as shown
+        assert (done.status, done.script, done.room_id) == ("done", build_script(REQUEST), None)
+        assert [r.public_id for r in await store.list_unfinished()] == ["ep-rrrr2"]
+        assert await store.list_in_review() == []
+        # Ended before m002: taken as shown. Ended after it, never marked shown: stale.
+        shown_known = "m002_status_shown" in [m.__name__ for m in MIGRATIONS[:version]]
+        stale = [r.public_id for r in await store.list_status_stale()]
+        assert stale == (["ep-dddd2"] if shown_known else [])
+        assert list(await SqliteCheckpoints(db, done.id).load()) == ["outline"]
+
+
+@pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
+async def test_upgraded_episodes_take_rooms_and_rewrites(
+    tmp_path: Path, version: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An episode from before rooms can be rewritten, summarised into a room, and deleted."""
+    path = tmp_path / "old.db"
+    await _make_old_database(path, version, monkeypatch)
+    async with await Database.open(path) as db:
+        done = await EpisodeStore(db).get(GUILD, "ep-dddd2")
+        assert done is not None and done.script is not None
+        rewrites = RewriteStore(db)
+        rewrite = await rewrites.create(
+            episode=done, scene=1, note="Goatier.", takes=1, author_id=AUTHOR, author_name="ada"
+        )
+        assert await rewrites.complete(rewrite.id, done.script, chosen_take=None, chosen_by=None)
+        assert [r.number for r in await rewrites.list_revisions(done)] == [1, 2]
+        rooms = RoomStore(db)
+        room = await rooms.create(
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            name="Goat Town",
+            logline="",
+            tone="",
+            setting="",
+            showrunner_id=AUTHOR,
+            showrunner_name="ada",
+        )
+        assert await rooms.add_summary(room.id, done.id, EpisodeSummary(title="Goat"))
+        assert await EpisodeStore(db).delete(done.id)
+        assert await rooms.recent_summaries(room.id) == []
 
 
 async def test_status_shown_tracks_the_final_edit(tmp_path: Path) -> None:
     """A finished episode is stale until its final status is marked shown."""
     async with await Database.open(tmp_path / "s.db") as db:
         store = EpisodeStore(db)
-        request = EpisodeRequest(premise="Two food trucks share a plug", scene_count=2)
         record = await store.create(
             guild_id=GUILD,
             channel_id=CHANNEL,
             author_id=AUTHOR,
             author_name="ada",
-            request=request,
+            request=REQUEST,
             provider="demo",
             model="demo",
         )

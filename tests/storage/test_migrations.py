@@ -19,12 +19,25 @@ async def _names(db: Database, kind: str) -> set[str]:
 
 
 async def test_empty_file_gets_every_table(db: Database) -> None:
-    """A new file has the episodes, steps, usage and _migrations tables."""
-    assert await _names(db, "table") == {"_migrations", "episodes", "steps", "usage"}
+    """A new file has the episodes, rooms and rewrites tables, and _migrations."""
+    assert await _names(db, "table") == {
+        "_migrations",
+        "episodes",
+        "steps",
+        "usage",
+        "rooms",
+        "room_writers",
+        "room_characters",
+        "room_gags",
+        "room_summaries",
+        "rewrites",
+        "revisions",
+        "rewrite_votes",
+    }
 
 
 async def test_empty_file_gets_every_index(db: Database) -> None:
-    """The indexes for recent, running and per-author queries exist."""
+    """The indexes for recent, running, per-author, room and rewrite queries exist."""
     assert await _names(db, "index") == {
         "episodes_guild_recent",
         "episodes_unfinished",
@@ -33,6 +46,14 @@ async def test_empty_file_gets_every_index(db: Database) -> None:
         "episodes_status_stale",
         "usage_episode",
         "steps_usage",
+        "episodes_room",
+        "room_summaries_recent",
+        "rewrites_scene_busy",
+        "rewrites_episode",
+        "rewrites_running",
+        "rewrites_voting",
+        "rewrites_undelivered",
+        "rewrites_status_stale",
     }
 
 
@@ -124,4 +145,53 @@ async def test_queries_use_their_index(db: Database, sql: str, index: str) -> No
     """The stores' queries are index searches, not table scans."""
     plan = " ".join(str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))
     assert f"INDEX episodes_{index}" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (
+            "SELECT * FROM episodes WHERE status IN ('queued', 'running') AND status = 'running'"
+            " ORDER BY id",
+            "episodes_unfinished",
+        ),
+        (
+            "SELECT * FROM episodes WHERE status IN ('queued', 'running') AND status = 'queued'"
+            " AND updated_at < '2025' ORDER BY id",
+            "episodes_unfinished",
+        ),
+        (
+            "SELECT e.public_id, s.summary FROM room_summaries s"
+            " JOIN episodes e ON e.id = s.episode_id"
+            " WHERE s.room_id = 1 ORDER BY s.created_at DESC, s.episode_id DESC LIMIT 20",
+            "room_summaries_recent",
+        ),
+        (
+            "SELECT public_id, status FROM rewrites WHERE episode_id = 1 AND scene = 2"
+            " AND status IN ('running', 'voting')",
+            "rewrites_scene_busy",
+        ),
+        ("SELECT * FROM rewrites WHERE status = 'running' ORDER BY id", "rewrites_running"),
+        ("SELECT * FROM rewrites WHERE status = 'voting' ORDER BY id", "rewrites_voting"),
+        (
+            "SELECT * FROM rewrites WHERE status = 'done' AND delivered_message_id IS NULL"
+            " ORDER BY id",
+            "rewrites_undelivered",
+        ),
+        (
+            "SELECT * FROM rewrites WHERE status IN ('done', 'failed', 'cancelled')"
+            " AND status_shown IS NOT status ORDER BY id",
+            "rewrites_status_stale",
+        ),
+        (
+            "SELECT * FROM revisions WHERE episode_id = 1 ORDER BY number DESC LIMIT 1",
+            "sqlite_autoindex_revisions_2 (episode_id=?)",  # the primary key
+        ),
+    ],
+)
+async def test_room_and_rewrite_queries_use_their_index(db: Database, sql: str, index: str) -> None:
+    """The room and rewrite stores' queries are index searches, not table scans."""
+    plan = " ".join(str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))
+    assert f"INDEX {index}" in plan
     assert "TEMP B-TREE" not in plan

@@ -168,3 +168,53 @@ async def test_deleting_an_episode_cascades(
     assert list(await SqliteCheckpoints(db, kept.id).load()) == ["outline"]
     assert (await _count(db, "steps"), await _count(db, "usage")) == (1, 1)
     assert await episodes.get_by_id(doomed.id) is None
+
+
+# -- a rewrite's checkpoints (prefix) ---------------------------------------------------------
+
+
+async def test_prefixed_steps_load_without_the_prefix(
+    db: Database, new_episode: NewEpisode
+) -> None:
+    """A rewrite's view loads only its keys, bare, with the ledger's step name bare too."""
+    episode = await new_episode()
+    rewrite = SqliteCheckpoints(db, episode.id, prefix="rw12:")
+    usage = call("take:1:scene:1:dialogue", output_tokens=40)
+    await rewrite.save("take:1:scene:1:dialogue", DIALOGUE, usage)
+    await SqliteCheckpoints(db, episode.id, prefix="rw13:").save("outline", OUTLINE, usage)
+    assert dict(await rewrite.load()) == {
+        "take:1:scene:1:dialogue": StoredStep(DIALOGUE.model_dump_json(), usage)
+    }
+
+
+async def test_prefixed_steps_are_stored_under_the_prefix(
+    db: Database, new_episode: NewEpisode
+) -> None:
+    """In the database the key and the ledger's step carry the prefix: costs stay apart."""
+    episode = await new_episode()
+    rewrite = SqliteCheckpoints(db, episode.id, prefix="rw12:")
+    await rewrite.save("take:1:scene:1:dialogue", DIALOGUE, call("take:1:scene:1:dialogue"))
+    await rewrite.record_failure("take:2:scene:1:dialogue", call("take:2:scene:1:dialogue"))
+    steps = await db.fetchall("SELECT key FROM steps")
+    ledger = await db.fetchall("SELECT step, outcome FROM usage ORDER BY id")
+    assert [r[0] for r in steps] == ["rw12:take:1:scene:1:dialogue"]
+    assert [tuple(r) for r in ledger] == [
+        ("rw12:take:1:scene:1:dialogue", "ok"),
+        ("rw12:take:2:scene:1:dialogue", "error"),
+    ]
+
+
+async def test_the_episodes_view_leaves_out_rewrites(db: Database, new_episode: NewEpisode) -> None:
+    """An episode resumed, or retried, never sees a rewrite's steps as its own."""
+    episode = await new_episode()
+    own = SqliteCheckpoints(db, episode.id)
+    await own.save("outline", OUTLINE, call("outline"))
+    await SqliteCheckpoints(db, episode.id, prefix="rw1:").save("outline", OUTLINE, call("x"))
+    assert list(await own.load()) == ["outline"]
+    assert (await own.load())["outline"].usage == call("outline")
+
+
+def test_a_prefix_must_name_a_rewrite(db: Database) -> None:
+    """A prefix other than rw<id>: is refused: the episode's view could not tell it apart."""
+    with pytest.raises(ValueError, match="rw12:"):
+        SqliteCheckpoints(db, 1, prefix="take:")

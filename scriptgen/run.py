@@ -1,0 +1,159 @@
+"""What every run of the generator shares, an episode or a scene's rewrite: how a step is called.
+
+A step is taken from the checkpoints when it already ran (and what it was built from is what it
+stands on in this run), otherwise asked of the provider inside a limiter slot; each answer is
+handed to the run's :class:`~scriptgen.checkpoints.CheckpointWriter` and its cost kept. The
+scene-level stages of a run (scenes, refinements, takes) share one bound, ``max_parallel_scenes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from scriptgen.checkpoints import CheckpointWriter, StoredStep
+from scriptgen.errors import ScriptgenError, StepFailedError
+from scriptgen.limiter import FairLimiter
+from scriptgen.models import CallUsage
+from scriptgen.progress import Progress, ProgressCallback, notify
+from scriptgen.providers.base import Provider, StepRequest
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OutputT = TypeVar("OutputT", bound=BaseModel)
+P = TypeVar("P", bound=Progress)
+
+
+class Run(Generic[P]):
+    """One run's calls: its progress, checkpoints, limiter slots, scene bound and usage."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        limiter: FairLimiter | None,
+        max_parallel_scenes: int,
+        progress: P,
+        callback: ProgressCallback | None,
+        saves: CheckpointWriter,
+        done: Mapping[str, StoredStep],
+        tenant: str,
+        *,
+        given: Iterable[str] = (),
+    ) -> None:
+        self.provider = provider
+        self.limiter = limiter
+        self.bound = asyncio.Semaphore(max_parallel_scenes)
+        """Shared by every scene-level stage of the run: scenes, refinements, takes."""
+        self.progress = progress
+        self.callback = callback
+        self.saves = saves
+        self.done = done
+        self.tenant = tenant
+        self.reused: set[str] = set(given)
+        """Steps this run took from its checkpoints, or was given (an approved outline)."""
+        self.usage: list[CallUsage] = []
+
+    async def advance(self, status: str, steps: int = 1) -> None:
+        self.progress.current = min(self.progress.current + steps, self.progress.total)
+        self.progress.status = status
+        await notify(self.callback, self.progress)
+
+    async def settled(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work``'s result, once every step it handed over is committed.
+
+        However the run ends (failed, cancelled by a writer or a graceful stop, done), it ends
+        with its steps committed; a save that failed is raised once they are.
+        """
+        try:
+            result = await work
+        finally:
+            await self.saves.settle()
+        self.saves.check()
+        return result
+
+    async def call(self, step: StepRequest[OutputT], description: str) -> OutputT:
+        """The step's output: from the checkpoints if it already ran, else from the model."""
+        value, _ = await self.call_with_usage(step, description)
+        return value
+
+    async def call_with_usage(
+        self, step: StepRequest[OutputT], description: str
+    ) -> tuple[OutputT, CallUsage]:
+        """:meth:`call`, and what the step cost (when it was first written, if reused)."""
+        stored = self.done.get(step.key)
+        if stored is not None and self._stands(step):
+            try:
+                value = step.output.model_validate_json(stored.payload)
+            except ValidationError:
+                log.warning("checkpoint %s no longer validates; writing it again", step.key)
+            else:
+                self.reused.add(step.key)
+                self.usage.append(stored.usage)
+                self.progress.reused_steps += 1
+                return value, stored.usage
+        slot: AbstractAsyncContextManager[Any] = (
+            self.limiter.slot(self.tenant) if self.limiter else nullcontext()
+        )
+        async with slot:
+            # Checked once the slot is ours: no call is paid for after a checkpoint failed.
+            self.saves.check()
+            started = time.monotonic()
+            try:
+                generation = await self.provider.generate(step)
+            except ScriptgenError as exc:
+                failed = CallUsage(
+                    step=step.key, model=self.provider.model, latency_s=time.monotonic() - started
+                )
+                self.saves.record_failure(step.key, failed)
+                raise StepFailedError(step.key, description, exc) from exc
+        # Committed behind the pipeline: the next call does not wait for the disk.
+        self.saves.save(step.key, generation.value, generation.usage)
+        self.usage.append(generation.usage)
+        return generation.value, generation.usage
+
+    def _stands(self, step: StepRequest[Any]) -> bool:
+        """Whether a stored answer to ``step`` still stands on what this run has.
+
+        It does when every step it was built from was reused (or given) here too; one written
+        again (a checkpoint that no longer validates, an outline asked afresh) may differ from
+        what the stored answer was built on.
+        """
+        missing = [key for key in step.after if key not in self.reused]
+        if missing:
+            log.info("checkpoint %s stands on %s, written again: so is it", step.key, missing)
+        return not missing
+
+
+async def all_of(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run the coroutines as one task group; the first failure cancels the rest and is raised
+    alone (the earliest-started if several failed together), not wrapped in a group."""
+    tasks: list[asyncio.Task[T]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coro in coros:
+                tasks.append(group.create_task(coro))
+    except BaseExceptionGroup as failure:
+        first = _first_failure(tasks, failure)
+        raise first from first.__cause__
+    return [task.result() for task in tasks]
+
+
+def _first_failure(
+    tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup[Any]
+) -> BaseException:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            assert exc is not None
+            return exc
+    return group.exceptions[0]
+
+
+__all__ = ["Run", "all_of"]
