@@ -13,10 +13,12 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import discord
 
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, TooLarge, deliver, find_delivery, headline
+from bot.outcomes import finish_or_report
 from bot.reporter import (
     ChannelTarget,
     InteractionTarget,
@@ -28,7 +30,6 @@ from bot.settings import Settings
 from bot.status import Outcome, StatusCard, render_status
 from bot.views import buttons
 from scriptgen.continuity import summarize
-from scriptgen.errors import ScriptgenError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import Script
 from scriptgen.progress import EpisodeProgress
@@ -269,34 +270,20 @@ class EpisodeJobs:
                 await self.episodes.set_title(job.record.id, job.progress.title)
 
         try:
-            script = await self.generator.generate_full_script(
-                record.request,
-                on_progress,
-                progress=job.progress,
-                checkpoints=SqliteCheckpoints(self.db, record.id),
-                tenant=str(record.guild_id),
+            script = await finish_or_report(
+                self.generator.generate_full_script(
+                    record.request,
+                    on_progress,
+                    progress=job.progress,
+                    checkpoints=SqliteCheckpoints(self.db, record.id),
+                    tenant=str(record.guild_id),
+                ),
+                job,
+                partial(self.episodes.fail, record.id),
+                f"episode {record.public_id}",
             )
-        except asyncio.CancelledError:
-            if job.cancelled_by is None and not job.pausing:
-                raise
-            # Cancel and pause are outcomes to report, not reasons to stop reporting them.
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            if job.pausing:
-                job.outcome, job.detail = Outcome.PAUSED, None
-            else:
-                job.outcome, job.detail = Outcome.CANCELLED, f"Cancelled by {job.cancelled_by}."
-        except ScriptgenError as exc:
-            await self.episodes.fail(record.id, str(exc))
-            job.outcome, job.detail = Outcome.FAILED, str(exc)
-        except Exception:
-            log.exception("episode %s failed unexpectedly", record.public_id)
-            message = "Something went wrong on our side; it has been logged."
-            await self.episodes.fail(record.id, message)
-            job.outcome, job.detail = Outcome.FAILED, message
-        else:
-            await self._complete(job, script)
+            if script is not None:
+                await self._complete(job, script)
         finally:
             self.running.pop(record.public_id, None)
             await reporter.finish()

@@ -14,10 +14,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import discord
 
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Attachment, TooLarge, deliver, find_delivery
+from bot.outcomes import finish_or_report
 from bot.reporter import (
     ChannelTarget,
     InteractionTarget,
@@ -186,40 +188,32 @@ class RewriteJobs:
         reporter, record = job.reporter, job.record
         reporter.start()
         try:
-            takes = await self._write(record, job.episode, job.progress, reporter.update)
-        except asyncio.CancelledError:
-            if job.cancelled_by is None and not job.pausing:
-                raise
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            if job.pausing:
-                job.outcome, job.detail = Outcome.PAUSED, None
-            else:
-                job.outcome, job.detail = Outcome.CANCELLED, f"Cancelled by {job.cancelled_by}."
-        except ScriptgenError as exc:
-            await self.rewrites.fail(record.id, str(exc))
-            job.outcome, job.detail = Outcome.FAILED, str(exc)
-        except Exception:
-            log.exception("rewrite %s failed unexpectedly", record.public_id)
-            message = "Something went wrong on our side; it has been logged."
-            await self.rewrites.fail(record.id, message)
-            job.outcome, job.detail = Outcome.FAILED, message
-        else:
-            if record.takes == 1:
-                job.outcome, job.detail = await self._adopt(record, takes[0], None, None)
-            elif await self.rewrites.to_voting(record.id):
-                job.outcome, job.detail = Outcome.VOTING, None
-                with _logged(f"posting the ballot of {record.public_id}"):
-                    ballot = await self._post_ballot(record, takes)
-                    job.detail = f"🗳️ Vote here: {ballot.jump_url}"
-            else:
-                job.outcome, job.detail = Outcome.CANCELLED, "Cancelled just before the end."
+            takes = await finish_or_report(
+                self._write(record, job.episode, job.progress, reporter.update),
+                job,
+                partial(self.rewrites.fail, record.id),
+                f"rewrite {record.public_id}",
+            )
+            if takes is not None:
+                await self._conclude(job, takes)
         finally:
             self.running.pop(record.public_id, None)
             await reporter.finish()
             if job.outcome is not Outcome.PAUSED:
                 await self.rewrites.mark_status_shown(record.id)
+
+    async def _conclude(self, job: RewriteJob, takes: list[Scene]) -> None:
+        """One take becomes the revision at once; several go to the room's vote."""
+        record = job.record
+        if record.takes == 1:
+            job.outcome, job.detail = await self._adopt(record, takes[0], None, None)
+        elif await self.rewrites.to_voting(record.id):
+            job.outcome, job.detail = Outcome.VOTING, None
+            with _logged(f"posting the ballot of {record.public_id}"):
+                ballot = await self._post_ballot(record, takes)
+                job.detail = f"🗳️ Vote here: {ballot.jump_url}"
+        else:
+            job.outcome, job.detail = Outcome.CANCELLED, "Cancelled just before the end."
 
     async def _write(
         self,

@@ -164,12 +164,29 @@ def outline_step(request: EpisodeRequest) -> StepRequest[Outline]:
             f"{'s' if n != 1 else ''}. Give it a title and a one-sentence logline. For each "
             "scene give a screenplay heading (INT./EXT. LOCATION - TIME), the location, the time, "
             "the characters in it, the beat (what happens) and its comic goal. Build to a "
-            "climax and pay off the setup in the last scene."
+            "climax and pay off the setup in the last scene." + _cast_note(request)
         ),
         max_tokens=300 + 250 * n,
         facts=StepFacts(request=request),
         check=lambda outline: _has_scene_count(outline, n),
     )
+
+
+def _cast_note(request: EpisodeRequest) -> str:
+    """A room's episode is written with the room's cast, in continuity."""
+    bible = request.bible
+    if bible is None:
+        return ""
+    note = ""
+    if bible.characters:
+        names = ", ".join(c.name for c in bible.characters)
+        note += (
+            f" Build it around the series bible's characters ({names}), by those names; add a "
+            "new character only where the story needs one."
+        )
+    if bible.previous_episodes:
+        note += " Stay in continuity with the previous episodes, and call back to them."
+    return note
 
 
 def _has_scene_count(outline: Outline, n: int) -> None:

@@ -151,6 +151,8 @@ async def test_the_bible_and_previously_reach_every_prompt(make_room: RoomFactor
             assert "sings her complaints in recitative" in system
             assert "The espresso machine is sentient" in system
             assert call.system_blocks[-1].get("cache_control") == {"type": "ephemeral"}
+        [outline_call] = [c for c in calls if c.tool_name == "write_outline"]
+        assert "series bible's characters (Mirela, Theo)" in str(outline_call.body["messages"])
         title = record.display_title
         await first.wait_for_original_edit(lambda m: "Script posted" in description(m), 10)
 
