@@ -71,10 +71,16 @@ def render_bible(bible: SeriesBible) -> str:
     if bible.running_gags:
         parts.append("Running gags (use where they fit, never forced):")
         parts.extend(f"- {g}" for g in bible.running_gags)
-    if bible.previous_episodes:
-        parts.append("Previous episodes, oldest first (stay in continuity):")
-        parts.extend(f"- {e}" for e in bible.previous_episodes)
     return "\n".join(parts)
+
+
+def render_previously(bible: SeriesBible) -> str:
+    """The show's continuity, a block of its own after the bible: it changes with every
+    delivered episode, the bible only when the writers edit it, so the bible's cached prefix
+    serves every episode and note of the room."""
+    lines = ["PREVIOUSLY, oldest first (stay in continuity):"]
+    lines.extend(f"- {e}" for e in bible.previous_episodes)
+    return "\n".join(lines)
 
 
 def render_outline(outline: Outline) -> str:
@@ -109,9 +115,12 @@ def render_scene(number: int, scene: Scene) -> str:
 
 
 def _shared(request: EpisodeRequest, outline: Outline | None) -> list[str]:
-    blocks = [render_request(request)]
+    blocks = []
     if request.bible is not None:
-        blocks.insert(0, render_bible(request.bible))
+        blocks.append(render_bible(request.bible))
+        if request.bible.previous_episodes:
+            blocks.append(render_previously(request.bible))
+    blocks.append(render_request(request))
     if outline is not None:
         blocks.append(render_outline(outline))
     return blocks

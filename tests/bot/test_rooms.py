@@ -164,9 +164,13 @@ async def test_the_bible_and_previously_reach_every_prompt(make_room: RoomFactor
         assert f"📚 Previously: *{title}*" in description(status)
         await script_post(room, since=since + 0.001)
         later = [c for c in api.requests if c.started > since]
+        bible_block = calls[0].system_blocks[1]
         for call in later:
-            system = "\n".join(block["text"] for block in call.system_blocks)
-            assert "Previous episodes" in system and title in system
+            # The bible is the same block as in the first episode (its cached prefix serves
+            # both); continuity follows it in a block of its own.
+            assert call.system_blocks[1] == bible_block
+            assert call.system_blocks[2]["text"].startswith("PREVIOUSLY")
+            assert title in call.system_blocks[2]["text"]
 
 
 async def _the_room(room: Room) -> RoomRecord:

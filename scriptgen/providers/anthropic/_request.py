@@ -5,13 +5,15 @@ The API hashes a request as tools, then system, then messages; a cache entry end
 marked ``cache_control`` and is read by any later request that repeats it byte for byte::
 
     tools        the episode's tools (StepRequest.tools), all of them, same order every call
-    system       system prompt | series bible | premise | outline (once there is one)
+    system       system prompt | series bible | previously | premise | outline (once there
+                 is one)
                  each block marked: every one ends a prefix that some other call repeats
     messages     user: the step's own prompt
     tool_choice  forces the step's own tool (part of the key of message blocks only)
 
 The marks, from the widest prefix to the narrowest: tools + system prompt (every episode),
-+ bible (every episode of the show), + premise (what the outline call writes and the scene
++ bible (every episode and note of the room), + previously (this episode's continuity),
++ premise (what the outline call writes and the scene
 calls extend), + outline (what every scene, comedy and refinement call reads). The API looks
 back only for entries that earlier requests *wrote*, and writes only at marks, so each prefix
 worth reading must have been marked by some earlier call. At most four marks are allowed; the
