@@ -415,7 +415,7 @@ def prefix_tokens(body: dict[str, Any]) -> dict[str, int]:
         )
         for tool in body["tools"]
     )
-    labels = ("system prompt", "series bible", "previously", "premise", "outline")
+    labels: tuple[str, ...] = ("system prompt", "series bible", "previously", "premise", "outline")
     blocks = [estimate_tokens(block["text"]) for block in body["system"]]
     if len(blocks) == len(labels) - 1:  # a room with no earlier episodes has no "previously"
         labels = tuple(label for label in labels if label != "previously")
