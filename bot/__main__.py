@@ -22,8 +22,16 @@ from bot.settings import Settings, describe_error
 from scriptgen.errors import ConfigurationError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.limiter import FairLimiter
+from scriptgen.pricing import price_of
 from scriptgen.providers import Provider, make_provider
-from storage import Database, EpisodeStore, RewriteStore, RoomStore, StorageError
+from storage import (
+    BudgetStore,
+    Database,
+    EpisodeStore,
+    RewriteStore,
+    RoomStore,
+    StorageError,
+)
 
 log = logging.getLogger("showrunner")
 
@@ -58,12 +66,20 @@ def build_bot(
         episodes=EpisodeStore(db),
         rooms=RoomStore(db),
         rewrites=RewriteStore(db),
+        budgets=BudgetStore(db),
         **options,
     )
 
 
 async def run(settings: Settings) -> None:
     generator = build_generator(settings)
+    model = generator.provider.model
+    if settings.guild_monthly_budget_usd is not None and price_of(model) is None:
+        log.warning(
+            "SHOWRUNNER_GUILD_MONTHLY_BUDGET_USD is set, but %s has no known price: its calls "
+            "count as $0 and budgets will not stop them (scriptgen/pricing.py lists prices)",
+            model,
+        )
     token = settings.discord_token.get_secret_value()
     async with (
         await Database.open(settings.db_path) as db,

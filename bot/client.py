@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.ballots import Ballots
 from bot.cogs.bible import Bible
+from bot.cogs.budget import Budget
 from bot.cogs.episodes import Episodes
 from bot.cogs.notes import Notes
 from bot.cogs.rooms import Rooms
@@ -20,9 +21,17 @@ from bot.jobs import EpisodeJobs
 from bot.reviews import Reviews
 from bot.rewrites import RewriteJobs
 from bot.settings import Settings
+from bot.spending import Spending
 from bot.views import EpisodeButton, RewriteButton
 from scriptgen.generator import ScriptGenerator
-from storage import Database, EpisodeStore, RewriteStore, RoomStore
+from storage import (
+    BudgetStore,
+    Database,
+    EpisodeStore,
+    RewriteStore,
+    RoomStore,
+    StorageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,7 @@ class ShowrunnerBot(commands.Bot):
         episodes: EpisodeStore,
         rooms: RoomStore,
         rewrites: RewriteStore,
+        budgets: BudgetStore,
         **options: Any,
     ) -> None:
         # A writers' room never joins voice: discord.py's warnings about voice libraries
@@ -56,15 +66,18 @@ class ShowrunnerBot(commands.Bot):
         self.episodes = episodes
         self.rooms = rooms
         self.rewrites = rewrites
-        self.jobs = EpisodeJobs(self, settings, generator, db, episodes, rooms)
-        self.rewrite_jobs = RewriteJobs(self, settings, generator, db, episodes, rewrites, rooms)
+        self.spending = Spending(settings, db, budgets, generator)
+        self.jobs = EpisodeJobs(self, settings, generator, db, episodes, rooms, self.spending)
+        self.rewrite_jobs = RewriteJobs(
+            self, settings, generator, db, episodes, rewrites, rooms, self.spending
+        )
         self.reviews = Reviews(self)
         self.ballots = Ballots(self)
         self._resuming: asyncio.Task[None] | None = None
         self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
-        for cog in (Episodes(self), Rooms(self), Bible(self), Notes(self)):
+        for cog in (Episodes(self), Rooms(self), Bible(self), Notes(self), Budget(self)):
             await self.add_cog(cog)
         self.add_dynamic_items(EpisodeButton, RewriteButton)
         if self.settings.dev_guild_id is not None:
@@ -82,6 +95,10 @@ class ShowrunnerBot(commands.Bot):
         gc.freeze()
 
     async def _resume(self) -> None:
+        try:
+            await self.spending.budgets.settle_ended(self.db.now())
+        except StorageError:
+            log.exception("tidying budget reservations after the restart failed")
         for part in (self.jobs, self.rewrite_jobs, self.reviews):
             try:
                 await part.resume_all()

@@ -27,11 +27,13 @@ from bot.reporter import (
     moving_reporter,
 )
 from bot.settings import Settings
+from bot.spending import Spending
 from bot.status import Outcome, StatusCard, render_status
 from bot.views import buttons
 from scriptgen.continuity import summarize
 from scriptgen.generator import ScriptGenerator
-from scriptgen.models import Script
+from scriptgen.models import Script, UsageTotals
+from scriptgen.pricing import estimate_cost
 from scriptgen.progress import EpisodeProgress
 from storage import (
     Database,
@@ -64,6 +66,8 @@ class Job:
     task: asyncio.Task[None] | None = None
     previously: tuple[str, ...] = ()
     """Titles of the room's earlier episodes the prompts recall (continuity)."""
+    estimate: float | None = None
+    """The most this episode should cost (what its start reserved), in dollars."""
 
     def status(self) -> StatusContent:
         card = StatusCard(
@@ -76,6 +80,8 @@ class Job:
             detail=self.detail,
             script=self.script,
             previously=self.previously or _recalled(self.record),
+            estimate=self.estimate,
+            spent=estimate_cost(self.record.model, UsageTotals.of(self.progress.usage)),
         )
         running = self.outcome is Outcome.RUNNING
         view = buttons(self.record.public_id, "cancel") if running else None
@@ -91,9 +97,11 @@ class EpisodeJobs:
         db: Database,
         episodes: EpisodeStore,
         rooms: RoomStore,
+        spending: Spending,
     ) -> None:
         self.client = client
         self.rooms = rooms
+        self.spending = spending
         self.settings = settings
         self.generator = generator
         self.db = db
@@ -230,7 +238,7 @@ class EpisodeJobs:
 
     def _job(self, record: EpisodeRecord) -> Job:
         progress = EpisodeProgress(record.request.scene_count, self.generator.max_refinements)
-        return Job(record, progress)
+        return Job(record, progress, estimate=self.spending.estimate(record.request))
 
     def _launch(self, job: Job, target: InteractionTarget | ChannelTarget) -> None:
         job.reporter = self._reporter(job, target)
@@ -289,6 +297,7 @@ class EpisodeJobs:
             await reporter.finish()
             if job.outcome in (Outcome.DONE, Outcome.FAILED, Outcome.CANCELLED):
                 await self.episodes.mark_status_shown(record.id)
+                await self.spending.settle(episode_id=record.id)
 
     async def _complete(self, job: Job, script: Script) -> None:
         record = job.record

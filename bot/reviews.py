@@ -79,6 +79,7 @@ class Reviews:
             except ScriptgenError as exc:
                 await self.bot.episodes.fail(record.id, str(exc))
                 await self.bot.episodes.mark_status_shown(record.id)
+                await self.bot.spending.settle(episode_id=record.id)
                 await show(_ended_card(record, f"The outline could not be written: {exc}"), None)
             except discord.HTTPException as exc:
                 log.warning("could not show the outline of %s: %s", record.public_id, exc)
@@ -166,6 +167,7 @@ class Reviews:
                 _ended_card(record, f"Cancelled by {by}."), None
             )
             await self.bot.episodes.mark_status_shown(record.id)
+            await self.bot.spending.settle(episode_id=record.id)
         return True
 
     # -- start-up and the 24-hour limit --------------------------------------------------------
@@ -208,6 +210,7 @@ class Reviews:
                     None,
                 )
             await self.bot.episodes.mark_status_shown(record.id)
+            await self.bot.spending.settle(episode_id=record.id)
         return expired
 
     # -- shared ------------------------------------------------------------------------------

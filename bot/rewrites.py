@@ -29,6 +29,7 @@ from bot.reporter import (
 )
 from bot.rewrite_cards import RewriteCard, ballot_embeds, ballot_summary, render_rewrite
 from bot.settings import Settings
+from bot.spending import Spending
 from bot.status import Outcome, plain
 from bot.views import ballot_buttons, buttons, rewrite_buttons
 from scriptgen.errors import ScriptgenError
@@ -93,8 +94,10 @@ class RewriteJobs:
         episodes: EpisodeStore,
         rewrites: RewriteStore,
         rooms: RoomStore,
+        spending: Spending,
     ) -> None:
         self.client = client
+        self.spending = spending
         self.settings = settings
         self.generator = generator
         self.db = db
@@ -201,6 +204,7 @@ class RewriteJobs:
             await reporter.finish()
             if job.outcome is not Outcome.PAUSED:
                 await self.rewrites.mark_status_shown(record.id)
+                await self.spending.settle(rewrite_id=record.id)
 
     async def _conclude(self, job: RewriteJob, takes: list[Scene]) -> None:
         """One take becomes the revision at once; several go to the room's vote."""

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=6.0, ge=0, le=30)
     """Seconds a stopping bot lets model calls in flight finish (their output is kept)."""
     demo_seed: int = 0
+    guild_monthly_budget_usd: float | None = Field(default=None, ge=0)
+    """What a server may spend on model calls in a calendar month (UTC), unless its own
+    ``/budget set`` says otherwise; none: no limit."""
+    episodes_per_user_per_day: int | None = Field(default=None, ge=1)
+    """Episodes one writer may start in one server per UTC day; none: no limit."""
     review_timeout: float = Field(default=24 * 3600, ge=1)
     """Seconds an outline waits for Write it before it is cancelled."""
     review_sweep_interval: float = Field(default=600, ge=0.05, le=3600)

@@ -60,6 +60,10 @@ class StatusCard:
     script: Script | None = None
     previously: tuple[str, ...] = ()
     """The room's earlier episodes its prompts recall, by title."""
+    estimate: float | None = None
+    """The most it should cost (what its start reserved against the budget), in dollars."""
+    spent: float | None = None
+    """What its calls so far cost, in dollars."""
 
 
 def plain(text: str, limit: int) -> str:
@@ -102,6 +106,8 @@ def render_status(card: StatusCard) -> discord.Embed:
     else:
         lines.append(_headline(card))
         lines.append(f"{progress_bar(p.current, p.total)} · {duration(card.elapsed)}")
+    if card.outcome is not Outcome.DONE and (card.estimate or card.spent):
+        lines.append(_cost_line(card.estimate, card.spent))
     if card.previously:
         recalled = ", ".join(f"*{plain(title, 60)}*" for title in card.previously[:6])
         lines += ["", f"📚 Previously: {recalled}"]
@@ -112,6 +118,15 @@ def render_status(card: StatusCard) -> discord.Embed:
         embed.add_field(name="Scenes", value=_scene_lines(p), inline=False)
     embed.set_footer(text=f"Episode {card.episode_id} · started by {card.author[:80]}")
     return embed
+
+
+def _cost_line(estimate: float | None, spent: float | None) -> str:
+    parts = []
+    if spent:
+        parts.append(f"${spent:.3f} so far")
+    if estimate:
+        parts.append(f"up to ${estimate:.2f} estimated")
+    return "💵 " + " · ".join(parts)
 
 
 def _headline(card: StatusCard) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from scriptgen.models import CallUsage
+
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int], Awaitable[None] | None]
@@ -57,6 +59,8 @@ class EpisodeProgress:
     reused_steps: int = 0
     """Steps taken from checkpoints instead of the model (a resumed episode)."""
     started_at: float = field(default_factory=time.monotonic)
+    usage: list[CallUsage] = field(default_factory=list)
+    """Every finished call of the run so far (reused ones included): its running cost."""
 
     def __post_init__(self) -> None:
         if not self.scenes:
@@ -85,6 +89,8 @@ class RewriteProgress:
     reused_steps: int = 0
     """Steps taken from checkpoints instead of the model (a resumed rewrite)."""
     started_at: float = field(default_factory=time.monotonic)
+    usage: list[CallUsage] = field(default_factory=list)
+    """Every finished call of the rewrite so far (reused ones included)."""
 
     @property
     def total(self) -> int:
@@ -102,6 +108,7 @@ class Progress(Protocol):
     status: str
     current: int
     reused_steps: int
+    usage: list[CallUsage]
 
     @property
     def total(self) -> int: ...

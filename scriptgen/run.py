@@ -58,7 +58,8 @@ class Run(Generic[P]):
         self.tenant = tenant
         self.reused: set[str] = set(given)
         """Steps this run took from its checkpoints, or was given (an approved outline)."""
-        self.usage: list[CallUsage] = []
+        self.usage: list[CallUsage] = progress.usage
+        """The progress's own list: a display reads the running cost from it."""
 
     async def advance(self, status: str, steps: int = 1) -> None:
         self.progress.current = min(self.progress.current + steps, self.progress.total)

@@ -1,5 +1,6 @@
 """Showrunner's persistence: episodes, their checkpointed steps and the usage ledger, rooms
-(series bibles, writers, continuity) and rewrites with their revisions, in SQLite.
+(series bibles, writers, continuity), rewrites with their revisions, and guilds' budgets with
+the reservations held against them, in SQLite.
 
 Knows nothing of Discord: guilds, channels and authors are plain ints. Typical wiring::
 
@@ -8,12 +9,16 @@ Knows nothing of Discord: guilds, channels and authors are plain ints. Typical w
         rooms = RoomStore(db)
         rewrites = RewriteStore(db)
         usage = UsageLog(db)
+        budgets = BudgetStore(db)
+        reservation = await budgets.reserve(guild_id=..., author_id=..., amount_usd=..., ...)
         record = await episodes.create(guild_id=..., channel_id=..., author_id=..., ...)
+        await budgets.attach(reservation.id, episode_id=record.id)
         checkpoints = SqliteCheckpoints(db, record.id)
         rewrite = await rewrites.create(episode=record, scene=2, note=..., takes=1, ...)
         rewrite_checkpoints = SqliteCheckpoints(db, record.id, prefix=rewrite.checkpoint_prefix)
 """
 
+from storage.budgets import BudgetStore, Reservation, UsageReport, UsageRow
 from storage.checkpoints import SqliteCheckpoints, rewrite_prefix
 from storage.database import Database, Transaction
 from storage.episodes import (
@@ -26,8 +31,10 @@ from storage.episodes import (
     normalize_public_id,
 )
 from storage.errors import (
+    BudgetExceeded,
     DuplicateName,
     EpisodeLimitReached,
+    QuotaExceeded,
     RoomExists,
     RoomLimitReached,
     RoomNotFound,
@@ -51,6 +58,8 @@ __all__ = [
     "MIGRATIONS",
     "REVIEW_EXPIRED_BY",
     "UNFINISHED",
+    "BudgetExceeded",
+    "BudgetStore",
     "Database",
     "DuplicateName",
     "EpisodeLimitReached",
@@ -58,6 +67,8 @@ __all__ = [
     "EpisodeStatus",
     "EpisodeStore",
     "Outcome",
+    "QuotaExceeded",
+    "Reservation",
     "Revision",
     "RewriteRecord",
     "RewriteStatus",
@@ -73,6 +84,8 @@ __all__ = [
     "StorageError",
     "Transaction",
     "UsageLog",
+    "UsageReport",
+    "UsageRow",
     "WriteRefused",
     "Writer",
     "normalize_public_id",

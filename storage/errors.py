@@ -10,11 +10,14 @@ message is written for the writer who asked, so the bot can show it as it is.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Final, Literal
 
 __all__ = [
+    "BudgetExceeded",
     "DuplicateName",
     "EpisodeLimitReached",
+    "QuotaExceeded",
     "RoomExists",
     "RoomLimitReached",
     "RoomNotFound",
@@ -113,3 +116,81 @@ class SceneBusy(WriteRefused):
         self.scene = scene
         self.public_id = public_id
         self.status = status
+
+
+_MONTHS: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+"""Spelt out here rather than by ``strftime("%B")``, which follows the process's locale."""
+
+
+def _dollars(amount: float) -> str:
+    return "less than $0.01" if 0 < amount < 0.005 else f"${amount:,.2f}"
+
+
+class BudgetExceeded(WriteRefused):
+    """Starting this work could take the guild past its monthly budget.
+
+    ``spent_usd`` is what the usage ledger says the guild spent this month, ``reserved_usd``
+    what work still running holds on top (its estimate, less what it already spent), and
+    ``amount_usd`` the most the refused work could have cost. Raised from inside the
+    transaction that would have reserved it, so parallel starts cannot overshoot together.
+    """
+
+    def __init__(
+        self,
+        spent_usd: float,
+        limit_usd: float,
+        resets_at: datetime,
+        *,
+        reserved_usd: float = 0.0,
+        amount_usd: float = 0.0,
+    ) -> None:
+        reset = resets_at.astimezone(UTC)
+        message = (
+            f"This server has spent {_dollars(spent_usd)} of its {_dollars(limit_usd)} "
+            "monthly budget"
+        )
+        if reserved_usd >= 0.005:
+            message += f" ({_dollars(reserved_usd)} more is held for work in progress)"
+        if amount_usd > 0:
+            message += f", and this could cost up to {_dollars(amount_usd)}"
+        super().__init__(f"{message}; it resets on {reset.day} {_MONTHS[reset.month - 1]}.")
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        self.resets_at = resets_at
+        self.reserved_usd = reserved_usd
+        self.amount_usd = amount_usd
+
+
+class QuotaExceeded(WriteRefused):
+    """The writer already started as many episodes today (UTC) as a writer may a day.
+
+    Every episode started counts, whatever became of it: the quota bounds what a writer can
+    make the guild pay in a day, and a failed or cancelled episode was paid for too.
+    """
+
+    def __init__(self, count: int, limit: int, resets_at: datetime) -> None:
+        if limit <= 0:
+            message = "Starting new episodes is switched off on this server (a daily limit of 0)."
+        else:
+            episodes = "episode" if limit == 1 else "episodes"
+            message = (
+                f"You have started {count} of your {limit} {episodes} for today; "
+                "the count starts again at midnight UTC."
+            )
+        super().__init__(message)
+        self.count = count
+        self.limit = limit
+        self.resets_at = resets_at

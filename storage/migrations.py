@@ -424,6 +424,63 @@ async def m003_rooms(tx: Transaction) -> None:
     )
 
 
+@migration
+async def m004_budgets(tx: Transaction) -> None:
+    """Monthly budgets per guild, and the reservations that hold work's cost against them.
+
+    - ``guild_budgets``: a guild's own monthly limit in dollars; ``NULL`` (cleared) means the
+      operator's default applies. ``set_by`` and ``updated_at`` say who changed it, and when.
+    - ``reservations``: what a start set aside, an upper bound of its cost, until the work ends
+      and is settled (``settled_at``); from then on the usage ledger alone counts. A start
+      reserves before its episode or rewrite exists (the check and the hold must be one
+      transaction) and is attached to it right after; ``counts_as_episode`` marks a new
+      episode, for the daily quota. A deleted episode or rewrite takes its reservations along,
+      as it takes its usage rows.
+    - The open reservations of a guild are what every start sums: a partial index keeps that
+      small however many settled ones accumulate.
+    - ``usage (episode_id, created_at)`` replaces m001's ``usage (episode_id)``: the same
+      lookups (and the cascade from episodes), and also the usage of an episode since an
+      instant (this month's, or since a reservation), as a range rather than a scan.
+    - ``episodes (guild_id, author_id, created_at)``: the episodes a writer started today.
+    """
+    await tx.execute(
+        """
+        CREATE TABLE guild_budgets (
+            guild_id INTEGER PRIMARY KEY,
+            monthly_usd REAL CHECK (monthly_usd IS NULL OR monthly_usd >= 0),
+            set_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        """
+        CREATE TABLE reservations (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER NOT NULL,
+            author_id INTEGER NOT NULL,
+            episode_id INTEGER REFERENCES episodes (id) ON DELETE CASCADE,
+            rewrite_id INTEGER REFERENCES rewrites (id) ON DELETE CASCADE,
+            amount_usd REAL NOT NULL CHECK (amount_usd >= 0),
+            counts_as_episode INTEGER NOT NULL DEFAULT 0 CHECK (counts_as_episode IN (0, 1)),
+            created_at TEXT NOT NULL,
+            settled_at TEXT,
+            CHECK (episode_id IS NULL OR rewrite_id IS NULL)
+        ) STRICT
+        """
+    )
+    await tx.execute(
+        "CREATE INDEX reservations_open ON reservations (guild_id) WHERE settled_at IS NULL"
+    )
+    await tx.execute("CREATE INDEX reservations_episode ON reservations (episode_id)")
+    await tx.execute("CREATE INDEX reservations_rewrite ON reservations (rewrite_id)")
+    await tx.execute("DROP INDEX usage_episode")
+    await tx.execute("CREATE INDEX usage_episode_time ON usage (episode_id, created_at)")
+    await tx.execute(
+        "CREATE INDEX episodes_author_recent ON episodes (guild_id, author_id, created_at)"
+    )
+
+
 # -- per connection, in its temp schema ---------------------------------------------------------
 
 STEP_SAVES: Final = "temp.step_saves"

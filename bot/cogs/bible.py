@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
-from scriptgen.bible import BibleError, check_bible
 
 from bot.access import member, room_here, writers_only
 from bot.cogs.rooms import NO_ROOM
 from bot.replies import refuse_after_defer
 from bot.status import plain
+from scriptgen.bible import BibleError, check_bible
 from scriptgen.models import Character, SeriesBible
 from storage import DuplicateName, RoomLimitReached, RoomRecord
 

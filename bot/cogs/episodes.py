@@ -17,7 +17,13 @@ from bot.status import plain
 from scriptgen.continuity import PREVIOUSLY_BUDGET_TOKENS, previously
 from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest, SeriesBible
 from scriptgen.pricing import estimate_cost
-from storage import EpisodeLimitReached, EpisodeRecord, RoomRecord
+from storage import (
+    BudgetExceeded,
+    EpisodeLimitReached,
+    EpisodeRecord,
+    QuotaExceeded,
+    RoomRecord,
+)
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -103,6 +109,14 @@ class Episodes(commands.Cog):
                 message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
                 await refuse_after_defer(interaction, f"That premise does not work: {message}.")
                 return
+            spending = self.bot.spending
+            try:
+                reservation = await spending.reserve_episode(
+                    interaction.guild_id, interaction.user.id, request
+                )
+            except (BudgetExceeded, QuotaExceeded) as exc:
+                await refuse_after_defer(interaction, f"Not now: {exc}")
+                return
             try:
                 record = await self.bot.episodes.create(
                     guild_id=interaction.guild_id,
@@ -117,9 +131,13 @@ class Episodes(commands.Cog):
                     room_id=room.id if room else None,
                     review=review,
                 )
-            except EpisodeLimitReached as exc:
+            except BaseException as exc:
+                await spending.budgets.release(reservation.id)
+                if not isinstance(exc, EpisodeLimitReached):
+                    raise
                 await refuse_after_defer(interaction, f"Not now: {exc}.")
                 return
+            await spending.budgets.attach(reservation.id, episode_id=record.id)
             if response is not None and response.message_id is not None:
                 await self.bot.episodes.set_status_message(
                     record.id, record.channel_id, response.message_id
@@ -128,6 +146,23 @@ class Episodes(commands.Cog):
                 self.bot.reviews.begin(record, interaction)
             else:
                 jobs.start(record, interaction, received, previously)
+
+    async def _retry(self, interaction: discord.Interaction, record: EpisodeRecord) -> str | None:
+        """Requeue a failed episode, held to the budget like a new one (not to the daily
+        count: it is not a new episode); what stops it, or ``None``."""
+        assert interaction.guild_id is not None
+        spending = self.bot.spending
+        try:
+            reservation = await spending.reserve_episode(
+                interaction.guild_id, interaction.user.id, record.request, new=False
+            )
+        except (BudgetExceeded, QuotaExceeded) as exc:
+            return f"Not now: {exc}"
+        if not await self.bot.episodes.requeue(record.id):
+            await spending.budgets.release(reservation.id)
+            return f"Episode `{record.public_id}` was retried by someone else just now."
+        await spending.budgets.attach(reservation.id, episode_id=record.id)
+        return None
 
     async def _bible(self, room: RoomRecord | None) -> tuple[SeriesBible | None, tuple[str, ...]]:
         """The room's bible with "previously" (the newest summaries within their token budget)
@@ -203,10 +238,12 @@ class Episodes(commands.Cog):
                     f"Only {plain(record.author_name, 32)} or someone with Manage Messages "
                     "can retry this episode."
                 )
-            elif not await self.bot.episodes.requeue(record.id):
-                problem = f"Episode `{public_id}` was retried by someone else just now."
             if problem is not None or record is None:
                 await refuse_after_defer(interaction, problem or "")
+                return
+            problem = await self._retry(interaction, record)
+            if problem is not None:
+                await refuse_after_defer(interaction, problem)
                 return
             record = await self.bot.episodes.get_by_id(record.id)
             assert record is not None

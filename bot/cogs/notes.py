@@ -14,7 +14,7 @@ from bot.premise import has_words, plain_premise
 from bot.replies import episode_id_or_refuse, refuse_after_defer
 from bot.status import plain
 from scriptgen.models import MAX_SCENES
-from storage import EpisodeRecord, SceneBusy
+from storage import BudgetExceeded, EpisodeRecord, QuotaExceeded, SceneBusy
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -72,18 +72,31 @@ class Notes(commands.Cog):
                 interaction, f"`{public_id}` has {count} scenes; pick one from 1 to {count}."
             )
             return
+        note = await plain_premise(notes.strip(), interaction.guild)
+        spending = self.bot.spending
+        try:
+            reservation = await spending.reserve_rewrite(
+                interaction.guild_id, interaction.user.id, latest.script, scene - 1, note, takes
+            )
+        except (BudgetExceeded, QuotaExceeded) as exc:
+            await refuse_after_defer(interaction, f"Not now: {exc}")
+            return
         try:
             rewrite = await self.bot.rewrites.create(
                 episode=record,
                 scene=scene,
-                note=await plain_premise(notes.strip(), interaction.guild),
+                note=note,
                 takes=takes,
                 author_id=interaction.user.id,
                 author_name=interaction.user.display_name,
             )
-        except SceneBusy as exc:
+        except BaseException as exc:
+            await spending.budgets.release(reservation.id)
+            if not isinstance(exc, SceneBusy):
+                raise
             await refuse_after_defer(interaction, str(exc))
             return
+        await spending.budgets.attach(reservation.id, rewrite_id=rewrite.id)
         if response is not None and response.message_id is not None:
             await self.bot.rewrites.set_status_message(
                 rewrite.id, interaction.channel_id or rewrite.channel_id, response.message_id

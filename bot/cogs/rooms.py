@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+
+from bot.access import member, room_here, showrunner_only, writers_only
+from bot.replies import refuse_after_defer
+from bot.room_cards import bible_embed
+from bot.status import plain
 from scriptgen.bible import (
     MAX_BIBLE_FILE_BYTES,
     BibleError,
@@ -16,11 +21,6 @@ from scriptgen.bible import (
     dump_bible,
     parse_bible,
 )
-
-from bot.access import member, room_here, showrunner_only, writers_only
-from bot.replies import refuse_after_defer
-from bot.room_cards import bible_embed
-from bot.status import plain
 from scriptgen.render import safe_stem
 from storage import RoomExists
 

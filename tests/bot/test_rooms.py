@@ -18,7 +18,7 @@ from tests.bot.rooms_harness import (
 )
 from tests.episode_responder import EpisodeResponder
 from tests.fake_anthropic import FakeAnthropic
-from tests.fake_discord import FakeUpload
+from tests.fake_discord import MANAGE_GUILD, FakeUpload
 
 
 async def test_a_room_is_created_shown_and_run_by_its_showrunner(make_room: RoomFactory) -> None:
@@ -177,3 +177,15 @@ async def _the_room(room: Room) -> RoomRecord:
     found = await room.bot.rooms.for_channel(room.channel.id)
     assert found is not None
     return found
+
+
+async def test_manage_server_may_do_what_a_showrunner_does(make_room: RoomFactory) -> None:
+    """A member with Manage Server, not a writer, edits the bible and adds writers."""
+    room = await make_room()
+    await open_room(room)
+    admin = room.guild.add_member("staff", permissions=MANAGE_GUILD)
+    cast = await command(room, admin, "character add", {"name": "Rex", "description": "a dog"})
+    assert "staff added **Rex**" in (await answer(cast)).content
+    newcomer = room.guild.add_member("dee")
+    added = await command(room, admin, "room writer add", {"user": newcomer})
+    assert "dee joined the writers" in (await answer(added)).content

@@ -19,6 +19,7 @@ DISCORD_EPOCH_MS = 1420070400000
 
 # Permission bits as Discord defines them (discord.Permissions uses the same values).
 ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11

@@ -10,15 +10,20 @@ import storage.migrations
 from scriptgen.models import CallUsage, EpisodeRequest, EpisodeSummary, Script
 from storage import (
     MIGRATIONS,
+    BudgetExceeded,
+    BudgetStore,
     Database,
     EpisodeStore,
+    QuotaExceeded,
     RewriteStore,
     RoomStore,
     SqliteCheckpoints,
+    UsageLog,
 )
 from storage._time import to_db
+from storage.budgets import month_start
 from storage.migrations import applied_migrations
-from tests.storage.conftest import AUTHOR, CHANNEL, GUILD, build_script
+from tests.storage.conftest import AUTHOR, CHANNEL, GUILD, FakeClock, build_script
 
 REQUEST = EpisodeRequest(premise="A goat runs for mayor", scene_count=2)
 
@@ -135,3 +140,43 @@ async def test_status_shown_tracks_the_final_edit(tmp_path: Path) -> None:
         assert [r.id for r in await store.list_status_stale()] == [record.id]
         assert await store.mark_status_shown(record.id)
         assert await store.list_status_stale() == []
+
+
+async def test_budgets_start_from_the_ledger_of_an_m003_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    """After m004, what was spent before it counts against the month, the writers' earlier
+    episodes against their day, and reservations attach to episodes the old schema wrote."""
+    path = tmp_path / "old.db"
+    m003 = [m.__name__ for m in MIGRATIONS].index("m003_rooms") + 1
+    with monkeypatch.context() as old_code:
+        old_code.setattr(storage.migrations, "MIGRATIONS", MIGRATIONS[:m003])
+        async with await Database.open(path, clock=clock) as old:
+            running = await _old_episode(old, "ep-rrrr2", AUTHOR, None)
+            paid = CallUsage(step="outline", model="claude-haiku-4-5", output_tokens=200_000)
+            await UsageLog(old).record(running, paid, "error")  # $1.00, failed but paid
+    async with await Database.open(path, clock=clock) as db:
+        assert (await applied_migrations(db))[m003:] == [m.__name__ for m in MIGRATIONS[m003:]]
+        budgets = BudgetStore(db)
+        assert await budgets.spent(GUILD, month_start(clock())) == pytest.approx(1.0)
+
+        async def reserve(amount: float) -> int:
+            made = await budgets.reserve(
+                guild_id=GUILD,
+                author_id=AUTHOR,
+                amount_usd=amount,
+                monthly_limit=1.5,
+                daily_episodes=2,
+                counts_as_episode=True,
+                now=clock(),
+            )
+            return made.id
+
+        with pytest.raises(BudgetExceeded):
+            await reserve(0.6)
+        made = await reserve(0.5)
+        with pytest.raises(QuotaExceeded):  # the old episode and the start just made
+            await reserve(0.0)
+        assert await budgets.attach(made, episode_id=running)
+        report = await budgets.report(GUILD, month_start(clock()))
+        assert [(r.name, r.failed_calls) for r in report.by_writer] == [("ada", 1)]

@@ -33,6 +33,8 @@ async def test_empty_file_gets_every_table(db: Database) -> None:
         "rewrites",
         "revisions",
         "rewrite_votes",
+        "guild_budgets",
+        "reservations",
     }
 
 
@@ -44,7 +46,7 @@ async def test_empty_file_gets_every_index(db: Database) -> None:
         "episodes_author_unfinished",
         "episodes_undelivered",
         "episodes_status_stale",
-        "usage_episode",
+        "usage_episode_time",
         "steps_usage",
         "episodes_room",
         "room_summaries_recent",
@@ -54,6 +56,10 @@ async def test_empty_file_gets_every_index(db: Database) -> None:
         "rewrites_voting",
         "rewrites_undelivered",
         "rewrites_status_stale",
+        "episodes_author_recent",
+        "reservations_open",
+        "reservations_episode",
+        "reservations_rewrite",
     }
 
 

