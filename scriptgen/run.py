@@ -23,6 +23,7 @@ from scriptgen.limiter import FairLimiter
 from scriptgen.models import CallUsage
 from scriptgen.progress import Progress, ProgressCallback, notify
 from scriptgen.providers.base import Provider, StepRequest
+from scriptgen.ratelimits import Reservation
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ class Run(Generic[P]):
                 self.progress.reused_steps += 1
                 return value, stored.usage
         slot: AbstractAsyncContextManager[Any] = (
-            self.limiter.slot(self.tenant) if self.limiter else nullcontext()
+            self.limiter.slot(self.tenant, Reservation.for_step(step))
+            if self.limiter
+            else nullcontext()
         )
         async with slot:
             # Checked once the slot is ours: no call is paid for after a checkpoint failed.

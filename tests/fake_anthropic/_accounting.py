@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ._wire import Usage
+from ._wire import Usage, error_body
 
 JSON = dict[str, Any]
 LOOKBACK_BLOCKS = 20
@@ -182,13 +182,31 @@ class PromptCache:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Per-window limits the fake reports (and, with ``enforce``, applies)."""
+    """Per-window limits the fake reports (and, with ``enforce``, applies), and an optional
+    cap on concurrent requests (applied whenever set).
+
+    Enforced as the API does: a request is refused (429 with ``retry-after``) when the
+    requests or input tokens left in the window cannot cover it, or when the output tokens
+    left cannot cover its ``max_tokens`` (the API counts a request's output as its
+    ``max_tokens`` when it starts and corrects it to the real count when it ends).
+    ``max_in_flight`` stands for a gateway's or a provider's concurrency cap: past that many
+    requests at once, the next is refused with ``retry-after: 1``, and no header warns of it.
+    """
 
     requests: int = 4_000
     input_tokens: int = 2_000_000
     output_tokens: int = 400_000
     window_s: float = 60.0
     enforce: bool = False
+    max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A 429 as the API sends it: the body, and the ``retry-after`` header."""
+
+    body: JSON
+    headers: dict[str, str]
 
 
 class RateWindow:
@@ -200,6 +218,10 @@ class RateWindow:
         self._clock = clock
         self._start = clock()
         self._used = {"requests": 0, "input-tokens": 0, "output-tokens": 0}
+        self._held: dict[int, tuple[float, int]] = {}
+        """Request -> (its window's start, output tokens counted beyond its real output)."""
+        self.refused: dict[str, int] = {}
+        """429s sent, by the limit that was reached."""
 
     def _roll(self) -> None:
         now = self._clock()
@@ -222,17 +244,57 @@ class RateWindow:
         self._roll()
         return max(0.0, self._start + self.limits.window_s - self._clock())
 
-    def exceeded_by(self, input_tokens: int) -> str | None:
-        """The limit a request with this input would break, if any is enforced."""
+    def exceeded_by(self, input_tokens: int, max_tokens: int = 1) -> str | None:
+        """The limit a request with this input and ``max_tokens`` would break, if any is
+        enforced."""
         if not self.limits.enforce:
             return None
         if self.remaining("requests") < 1:
             return "requests"
         if self.remaining("input-tokens") < input_tokens:
             return "input tokens"
-        if self.remaining("output-tokens") < 1:
+        if self.remaining("output-tokens") < max_tokens:
             return "output tokens"
         return None
+
+    def admit(
+        self,
+        request: int,
+        *,
+        input_tokens: int,
+        max_tokens: int,
+        output_tokens: int,
+        in_flight: int,
+    ) -> Refusal | None:
+        """Count request number ``request`` in the window, or say why it is refused.
+
+        ``in_flight`` includes this request. Its output is counted as ``max_tokens`` until
+        :meth:`release`, which corrects it to ``output_tokens``.
+        """
+        cap = self.limits.max_in_flight
+        if cap is not None and in_flight > cap:
+            message = f"This request would exceed your limit of {cap} concurrent requests."
+            return self._refuse("concurrent requests", message, 1)
+        over = self.exceeded_by(input_tokens, max_tokens)
+        if over is not None:
+            message = (
+                f"This request would exceed your organization's rate limit of {over} per minute."
+            )
+            return self._refuse(over, message, max(1, math.ceil(self.seconds_to_reset())))
+        held = max(max_tokens, output_tokens)
+        self.record(requests=1, input_tokens=input_tokens, output_tokens=held)
+        self._held[request] = (self._start, held - output_tokens)
+        return None
+
+    def release(self, request: int) -> None:
+        """The request ended: its output counts as what it really was (if in this window)."""
+        start, excess = self._held.pop(request, (math.nan, 0))
+        if start == self._start:
+            self._used["output-tokens"] -= excess
+
+    def _refuse(self, limit: str, message: str, retry_after: int) -> Refusal:
+        self.refused[limit] = self.refused.get(limit, 0) + 1
+        return Refusal(error_body("rate_limit_error", message), {"retry-after": str(retry_after)})
 
     def record(self, *, requests: int = 0, input_tokens: int = 0, output_tokens: int = 0) -> None:
         self._roll()

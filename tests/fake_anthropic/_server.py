@@ -27,6 +27,7 @@ from ._accounting import (
     estimate_tokens,
     split_prompt,
 )
+from ._faults import FaultHook
 from ._records import (
     JSON,
     Action,
@@ -58,7 +59,9 @@ class FakeAnthropic:
     ``ttft_by_tool[forced tool]``) and
     ``per_chunk`` (seconds) emulate model latency; ``chunk_chars`` is the size of a
     streamed delta. ``min_cacheable_tokens`` is the model's minimum cacheable prefix
-    (0 caches anything). ``api_key``, when set, is the only key accepted.
+    (0 caches anything). ``api_key``, when set, is the only key accepted. ``faults`` (see
+    ``_faults``) is asked about each request no scripted reply matched: it may fail or delay
+    it (random faults for a soak, an outage).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class FakeAnthropic:
         min_cacheable_tokens: int = 0,
         cache_ttl_s: float = 300.0,
         api_key: str | None = None,
+        faults: FaultHook | None = None,
     ) -> None:
         self.responder: Responder = responder or SchemaResponder(seed)
         self.ttft = ttft
@@ -81,6 +85,7 @@ class FakeAnthropic:
         self.per_chunk = per_chunk
         self.chunk_chars = chunk_chars
         self.api_key = api_key
+        self.faults = faults
         self.cache = PromptCache(ttl_s=cache_ttl_s, min_tokens=min_cacheable_tokens)
         self.rate_window = RateWindow(rate_limits or RateLimits())
         self.requests: list[RecordedRequest] = []
@@ -243,6 +248,7 @@ class FakeAnthropic:
             raise
         finally:
             self.in_flight -= 1
+            self.rate_window.release(record.index)
             record.finished = time.monotonic()
             record.done.set()
 
@@ -272,25 +278,20 @@ class FakeAnthropic:
         if problem is not None:
             return self._error(record, 400, error_body("invalid_request_error", problem))
         action = self._take(record)
+        if action is None and self.faults is not None:
+            action = await self.faults(record)
         if isinstance(action, StatusAnswer):
             return self._error(record, action.status, action.body, action.headers)
         reply, split = self._reply(body, action)
-        over = self.rate_window.exceeded_by(
-            reply.usage.input_tokens + reply.usage.cache_creation_input_tokens
-        )
-        if over is not None:
-            wait = max(1, round(self.rate_window.seconds_to_reset()))
-            message = (
-                f"This request would exceed your organization's rate limit of {over} per minute."
-            )
-            return self._error(
-                record, 429, error_body("rate_limit_error", message), {"retry-after": str(wait)}
-            )
-        self.rate_window.record(
-            requests=1,
-            output_tokens=reply.usage.output_tokens,
+        refusal = self.rate_window.admit(
+            record.index,
             input_tokens=reply.usage.input_tokens + reply.usage.cache_creation_input_tokens,
+            max_tokens=body["max_tokens"],
+            output_tokens=reply.usage.output_tokens,
+            in_flight=self.in_flight,
         )
+        if refusal is not None:
+            return self._error(record, 429, refusal.body, refusal.headers)
         fault = action if isinstance(action, StreamFault) else None
         if body.get("stream"):
             return await self._stream(request, record, reply, fault, split)
@@ -371,6 +372,7 @@ class FakeAnthropic:
                     await response.write(sse("ping", {"type": "ping"}))
             if fault is not None:
                 return await self._fail(request, record, response, fault)
+            self.rate_window.release(record.index)  # its real output, as it ends
             for event in reply.closing():
                 await response.write(sse(*event))
             await response.write_eof()

@@ -10,7 +10,10 @@
   they honour ``retry-after`` without a cap, never cover a stream that fails
   mid-way (an SSE ``error`` event, a dropped connection), and are invisible to our
   usage accounting and to a process-wide limiter. Here every failure is classified
-  once, retried with capped back-off when it can succeed, and counted (``_retry``).
+  once, retried with capped back-off when it can succeed, and counted (``_retry``); each
+  attempt is reported to the limiter slot the call runs in (``scriptgen.ratelimits``), which
+  adapts the process's concurrency to 429/529 answers and paces calls to the rate-limit
+  headers, and lends the slot to other calls while a retry waits.
 - **Always streamed.** The SDK refuses non-streaming calls whose ``max_tokens`` could
   take over ten minutes, and proxies drop long-idle responses; one code path serves
   every size.
@@ -22,8 +25,9 @@
   (``_request`` has the layout).
 """
 
+from scriptgen.ratelimits import RateLimitSnapshot, RateLimitWindow
+
 from ._provider import DEFAULT_MODEL, AnthropicProvider
-from ._ratelimits import RateLimitSnapshot, RateLimitWindow
 from ._request import MAX_CACHE_MARKS
 from ._retry import (
     MAX_SERVER_DELAY_S,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
 import httpx2
@@ -13,9 +14,9 @@ from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 from scriptgen.errors import InvalidOutputError, ProviderError
 from scriptgen.models import CallUsage
 from scriptgen.providers.base import Generation, OutputT, StepRequest
+from scriptgen.ratelimits import RateLimitSnapshot, current_feedback
 
 from . import _request
-from ._ratelimits import RateLimitSnapshot
 from ._retry import (
     Backoff,
     ExponentialBackoff,
@@ -31,7 +32,10 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 class AnthropicProvider:
     """The :class:`~scriptgen.providers.base.Provider` for Claude, on an injected client.
 
-    ``rate_limits`` holds the latest rate-limit headers seen (None before any).
+    ``rate_limits`` holds the latest rate-limit headers seen (None before any). Each attempt
+    is reported to the call's :func:`~scriptgen.ratelimits.current_feedback` (the limiter
+    slot it runs in): its status and headers, what a complete message used, and the wait
+    before a retry, during which the slot serves other calls.
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class AnthropicProvider:
 
     async def _call(self, call: _Call, messages: list[MessageParam], usage: CallUsage) -> Message:
         """One message, retried: returns only a complete answer, raises ProviderError."""
+        feedback = current_feedback()
         for attempt in range(1, self._max_attempts + 1):
             cause: BaseException | None = None
             try:
@@ -95,15 +100,25 @@ class AnthropicProvider:
                     tools=call.tools,
                     tool_choice={"type": "tool", "name": call.tool_name},
                 ) as stream:
-                    self._observe(stream.response.headers)
+                    snapshot = self._observe(stream.response.headers)
+                    if feedback is not None:
+                        feedback.observe(stream.response.status_code, snapshot)
                     message: Message = await stream.get_final_message()
                 if message.stop_reason is not None:
                     _request.add_usage(usage, message)
+                    if feedback is not None:
+                        counted = message.usage.cache_creation_input_tokens or 0
+                        feedback.settle(
+                            message.usage.input_tokens + counted, message.usage.output_tokens
+                        )
                     return message
                 failure = cut_off("it ended before the message was complete")
             except APIStatusError as err:
-                self._observe(err.response.headers)
                 failure, cause = status_failure(err, self._model), err
+                # An SSE error event comes on the 200 response whose headers were reported.
+                snapshot = None if err.status_code == 200 else self._observe(err.response.headers)
+                if feedback is not None:
+                    feedback.observe(failure.status if failure.retryable else None, snapshot)
             except APIConnectionError as err:  # incl. APITimeoutError
                 failure, cause = connection_failure(err), err
             except httpx2.TransportError as err:  # mid-stream: the SDK does not wrap these
@@ -111,13 +126,18 @@ class AnthropicProvider:
             if not failure.retryable or attempt == self._max_attempts:
                 raise self._error(failure, attempt, cause)
             usage.retries += 1
-            await self._backoff.wait(attempt, failure.server_delay)
+            lent: AbstractAsyncContextManager[None] = (
+                feedback.paused() if feedback is not None else nullcontext()
+            )
+            async with lent:
+                await self._backoff.wait(attempt, failure.server_delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _observe(self, headers: Mapping[str, str]) -> None:
+    def _observe(self, headers: Mapping[str, str]) -> RateLimitSnapshot | None:
         snapshot = RateLimitSnapshot.from_headers(headers)
         if snapshot is not None:
             self.rate_limits = snapshot
+        return snapshot
 
     def _error(self, failure: Failure, attempts: int, cause: BaseException | None) -> ProviderError:
         raw = failure.message(attempts)
