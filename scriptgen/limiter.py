@@ -12,10 +12,13 @@ each call's grant (:class:`~scriptgen.ratelimits.RateFeedback`):
   are the same episode, only one admitted after it can start another. Successes (a request the
   API accepted, or a call that ended well) add to it, and only while the limit is in use (a
   limit nobody fills proves nothing): one per success up to just under the level that last
-  congested (a fast recovery, and TCP's slow start from ``initial`` at first), then slowly, one
-  per ``probe_windows`` windows of calls, past it, so that probing a hard ceiling costs one 429
-  every ``probe_windows`` windows rather than every window; above it, one per window again.
-  Never above ``capacity`` (``SHOWRUNNER_MAX_CONCURRENT_CALLS``).
+  congested (a fast recovery), then slowly, one per ``probe_windows`` windows of calls, past
+  it, so that probing a hard ceiling costs one 429 every ``probe_windows`` windows rather than
+  every window; above it, one per window again. Never above ``capacity``
+  (``SHOWRUNNER_MAX_CONCURRENT_CALLS``). It starts at ``initial`` and grows one per accepted
+  request (TCP's slow start: a process that starts with sixteen calls against a ceiling of
+  four does not send twelve 429s first); a provider that reports nothing (the demo) is not
+  paced at all: when a call ends and none has said a word, the limit is the whole bound.
 - **Budgets, before a 429.** The last ``anthropic-ratelimit-*`` headers say how many requests,
   input and output tokens are left until when. A call reserves its
   :class:`~scriptgen.ratelimits.Reservation` (``max_tokens`` of output, an estimate of its
@@ -85,6 +88,8 @@ class FairLimiter:
         self._limit = float(min(capacity, max(1, initial)) if adaptive else capacity)
         self._ceiling: float | None = None
         """The limit when congestion last struck (None: never yet, slow start)."""
+        self._heard = False
+        """Whether any call has reported (the provider does: the limit starts low)."""
         self._decrease = decrease
         self._probe_windows = probe_windows
         self._clock = clock
@@ -215,6 +220,10 @@ class FairLimiter:
                 window.spent += amount
 
     def _release(self, grant: _Grant, *, success: bool) -> None:
+        if self._adaptive and not self._heard and self._limit < self._max:
+            # A call ended and no call has said a word: the provider reports nothing (the
+            # demo), so nothing will ever pace it. It gets the whole bound.
+            self._limit = float(self._max)
         if success:
             self._succeeded(grant)
         grant.held = False
@@ -366,6 +375,7 @@ class FairLimiter:
     ) -> None:
         if not self._adaptive:
             return
+        self._heard = True
         if status == 200 and grant.held:
             grant.accepted = True
         if snapshot is not None:

@@ -83,7 +83,14 @@ def test_cache_shares_sum_every_call_of_each_phase(report: Report) -> None:
 
 def test_cache_prefix_is_measured_part_by_part(report: Report) -> None:
     parts = report.prefix_tokens
-    assert list(parts) == ["tools", "system prompt", "series bible", "premise", "outline"]
+    assert list(parts) == [
+        "tools",
+        "system prompt",
+        "series bible",
+        "previously",
+        "premise",
+        "outline",
+    ]
     assert all(tokens > 0 for tokens in parts.values())
 
 
