@@ -67,10 +67,8 @@ class ShowrunnerBot(commands.Bot):
         self.rooms = rooms
         self.rewrites = rewrites
         self.spending = Spending(settings, db, budgets, generator)
-        self.jobs = EpisodeJobs(self, settings, generator, db, episodes, rooms, self.spending)
-        self.rewrite_jobs = RewriteJobs(
-            self, settings, generator, db, episodes, rewrites, rooms, self.spending
-        )
+        self.jobs = EpisodeJobs(self)
+        self.rewrite_jobs = RewriteJobs(self)
         self.reviews = Reviews(self)
         self.ballots = Ballots(self)
         self._resuming: asyncio.Task[None] | None = None

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -26,23 +27,20 @@ from bot.reporter import (
     StatusReporter,
     moving_reporter,
 )
-from bot.settings import Settings
-from bot.spending import Spending
 from bot.status import Outcome, StatusCard, render_status
 from bot.views import buttons
 from scriptgen.continuity import summarize
-from scriptgen.generator import ScriptGenerator
 from scriptgen.models import Script, UsageTotals
 from scriptgen.pricing import estimate_cost
 from scriptgen.progress import EpisodeProgress
 from storage import (
-    Database,
     EpisodeRecord,
-    EpisodeStore,
-    RoomStore,
     SqliteCheckpoints,
     StorageError,
 )
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +87,10 @@ class Job:
 
 
 class EpisodeJobs:
-    def __init__(
-        self,
-        client: discord.Client,
-        settings: Settings,
-        generator: ScriptGenerator,
-        db: Database,
-        episodes: EpisodeStore,
-        rooms: RoomStore,
-        spending: Spending,
-    ) -> None:
-        self.client = client
-        self.rooms = rooms
-        self.spending = spending
-        self.settings = settings
-        self.generator = generator
-        self.db = db
-        self.episodes = episodes
+    def __init__(self, bot: ShowrunnerBot) -> None:
+        self.client: discord.Client = bot
+        self.settings, self.generator, self.db = bot.settings, bot.generator, bot.db
+        self.episodes, self.rooms, self.spending = bot.episodes, bot.rooms, bot.spending
         self.running: dict[str, Job] = {}
         self.accepting = True
         self._starting: set[tuple[int, int]] = set()

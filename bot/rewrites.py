@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -28,24 +29,20 @@ from bot.reporter import (
     moving_reporter,
 )
 from bot.rewrite_cards import RewriteCard, ballot_embeds, ballot_summary, render_rewrite
-from bot.settings import Settings
-from bot.spending import Spending
 from bot.status import Outcome, plain
 from bot.views import ballot_buttons, buttons, rewrite_buttons
 from scriptgen.errors import ScriptgenError
-from scriptgen.generator import ScriptGenerator
 from scriptgen.models import Scene
 from scriptgen.progress import RewriteProgress, SceneState
 from scriptgen.render import render
 from storage import (
-    Database,
     EpisodeRecord,
-    EpisodeStore,
     RewriteRecord,
-    RewriteStore,
-    RoomStore,
     SqliteCheckpoints,
 )
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
 
@@ -85,25 +82,11 @@ class RewriteJob:
 
 
 class RewriteJobs:
-    def __init__(
-        self,
-        client: discord.Client,
-        settings: Settings,
-        generator: ScriptGenerator,
-        db: Database,
-        episodes: EpisodeStore,
-        rewrites: RewriteStore,
-        rooms: RoomStore,
-        spending: Spending,
-    ) -> None:
-        self.client = client
-        self.spending = spending
-        self.settings = settings
-        self.generator = generator
-        self.db = db
-        self.episodes = episodes
-        self.rewrites = rewrites
-        self.rooms = rooms
+    def __init__(self, bot: ShowrunnerBot) -> None:
+        self.client: discord.Client = bot
+        self.settings, self.generator, self.db = bot.settings, bot.generator, bot.db
+        self.episodes, self.rewrites = bot.episodes, bot.rewrites
+        self.rooms, self.spending = bot.rooms, bot.spending
         self.running: dict[str, RewriteJob] = {}
         self._adopting: dict[int, asyncio.Task[None]] = {}
         """Rewrites whose winning take is being made a revision, by rewrite id."""
