@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 
+from bot.replies import refuse_after_defer
 from bot.status import plain
 from storage import RoomRecord
 
@@ -53,6 +54,32 @@ async def member(bot: ShowrunnerBot, interaction: discord.Interaction, room: Roo
     return Member(room, role)
 
 
+NO_ROOM = (
+    "This channel has no writers' room yet. Start one with `/room create`; until then "
+    "`/episode` writes one-off episodes."
+)
+
+
+async def room_to_act_in(
+    bot: ShowrunnerBot, interaction: discord.Interaction, action: str, *, run: bool = False
+) -> RoomRecord | None:
+    """The channel's room, after a public defer, if the member may ``action`` there (write
+    in it, or with ``run`` run it); otherwise they are told privately why, and ``None``."""
+    await interaction.response.defer(thinking=True)
+    room = await room_here(bot, interaction)
+    if room is None:
+        await refuse_after_defer(interaction, NO_ROOM)
+        return None
+    who = await member(bot, interaction, room)
+    if run and not who.runs_the_show:
+        await refuse_after_defer(interaction, showrunner_only(room, action))
+        return None
+    if not who.writes:
+        await refuse_after_defer(interaction, writers_only(room, action))
+        return None
+    return room
+
+
 def writers_only(room: RoomRecord, action: str) -> str:
     """The refusal for a reader: says who can, and how to become one."""
     return (
@@ -69,4 +96,13 @@ def showrunner_only(room: RoomRecord, action: str) -> str:
     )
 
 
-__all__ = ["Member", "Role", "member", "room_here", "showrunner_only", "writers_only"]
+__all__ = [
+    "NO_ROOM",
+    "Member",
+    "Role",
+    "member",
+    "room_here",
+    "room_to_act_in",
+    "showrunner_only",
+    "writers_only",
+]

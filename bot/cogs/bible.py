@@ -12,13 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.access import member, room_here, writers_only
-from bot.cogs.rooms import NO_ROOM
+from bot.access import room_here, room_to_act_in
 from bot.replies import refuse_after_defer
 from bot.status import plain
 from scriptgen.bible import BibleError, check_bible
 from scriptgen.models import Character, SeriesBible
-from storage import DuplicateName, RoomLimitReached, RoomRecord
+from storage import DuplicateName, RoomLimitReached
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -51,7 +50,7 @@ class Bible(commands.Cog):
         description: app_commands.Range[str, 1, 300],
         voice: app_commands.Range[str, 1, 300] | None = None,
     ) -> None:
-        room = await self._room_to_edit(interaction)
+        room = await room_to_act_in(self.bot, interaction, "edit its bible")
         if room is None:
             return
         character = Character(
@@ -87,7 +86,7 @@ class Bible(commands.Cog):
         description: app_commands.Range[str, 1, 300] | None = None,
         voice: app_commands.Range[str, 1, 300] | None = None,
     ) -> None:
-        room = await self._room_to_edit(interaction)
+        room = await room_to_act_in(self.bot, interaction, "edit its bible")
         if room is None:
             return
         if new_name is None and description is None and voice is None:
@@ -125,7 +124,7 @@ class Bible(commands.Cog):
     @character.command(name="remove", description="Take a character out of the room's bible")
     @app_commands.describe(name="The character to remove")
     async def character_remove(self, interaction: discord.Interaction, name: str) -> None:
-        room = await self._room_to_edit(interaction)
+        room = await room_to_act_in(self.bot, interaction, "edit its bible")
         if room is None:
             return
         if not await self.bot.rooms.remove_character(room.id, name):
@@ -154,7 +153,7 @@ class Bible(commands.Cog):
     async def gag_add(
         self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 300]
     ) -> None:
-        room = await self._room_to_edit(interaction)
+        room = await room_to_act_in(self.bot, interaction, "edit its bible")
         if room is None:
             return
         gag = " ".join(text.split())
@@ -176,7 +175,7 @@ class Bible(commands.Cog):
     @gag.command(name="remove", description="Retire a running gag")
     @app_commands.describe(text="The gag to retire")
     async def gag_remove(self, interaction: discord.Interaction, text: str) -> None:
-        room = await self._room_to_edit(interaction)
+        room = await room_to_act_in(self.bot, interaction, "edit its bible")
         if room is None:
             return
         gag = _resolve(await self.bot.rooms.gags(room.id), text)
@@ -201,18 +200,6 @@ class Bible(commands.Cog):
         return _choices(await self.bot.rooms.gags(room.id), current)
 
     # -- shared ------------------------------------------------------------------------------
-
-    async def _room_to_edit(self, interaction: discord.Interaction) -> RoomRecord | None:
-        """The room, after a public defer, if the member writes in it; else refused."""
-        await interaction.response.defer(thinking=True)
-        room = await room_here(self.bot, interaction)
-        if room is None:
-            await refuse_after_defer(interaction, NO_ROOM)
-            return None
-        if not (await member(self.bot, interaction, room)).writes:
-            await refuse_after_defer(interaction, writers_only(room, "edit its bible"))
-            return None
-        return room
 
     async def _over_limits(self, interaction: discord.Interaction, bible: SeriesBible) -> bool:
         """Refuses (and says why) an edit that would take the bible past its limits."""

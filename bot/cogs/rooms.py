@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.access import member, room_here, showrunner_only, writers_only
+from bot.access import NO_ROOM, room_here, room_to_act_in
 from bot.replies import refuse_after_defer
 from bot.room_cards import bible_embed
 from bot.status import plain
@@ -26,11 +26,6 @@ from storage import RoomExists
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
-
-NO_ROOM = (
-    "This channel has no writers' room yet. Start one with `/room create`; until then "
-    "`/episode` writes one-off episodes."
-)
 
 
 class Rooms(commands.Cog):
@@ -129,13 +124,8 @@ class Rooms(commands.Cog):
     @room.command(name="import", description="Replace the room's bible with a YAML or JSON file")
     @app_commands.describe(file="A bible file, as /room export writes it")
     async def import_(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
-        await interaction.response.defer(thinking=True)
-        room = await room_here(self.bot, interaction)
+        room = await room_to_act_in(self.bot, interaction, "replace its bible")
         if room is None:
-            await refuse_after_defer(interaction, NO_ROOM)
-            return
-        if not (await member(self.bot, interaction, room)).writes:
-            await refuse_after_defer(interaction, writers_only(room, "replace its bible"))
             return
         if file.size > MAX_BIBLE_FILE_BYTES:
             await refuse_after_defer(
@@ -165,7 +155,7 @@ class Rooms(commands.Cog):
     @writer.command(name="add", description="Make a member a writer of this room")
     @app_commands.describe(user="The member to add")
     async def writer_add(self, interaction: discord.Interaction, user: discord.Member) -> None:
-        room = await self._room_to_run(interaction, "add writers")
+        room = await room_to_act_in(self.bot, interaction, "add writers", run=True)
         if room is None:
             return
         if user.bot:
@@ -191,7 +181,7 @@ class Rooms(commands.Cog):
     @writer.command(name="remove", description="Take a member off this room's writers")
     @app_commands.describe(user="The writer to remove")
     async def writer_remove(self, interaction: discord.Interaction, user: discord.Member) -> None:
-        room = await self._room_to_run(interaction, "remove writers")
+        room = await room_to_act_in(self.bot, interaction, "remove writers", run=True)
         if room is None:
             return
         if not await self.bot.rooms.remove_writer(room.id, user.id):
@@ -202,20 +192,6 @@ class Rooms(commands.Cog):
         await interaction.followup.send(
             f"{plain(user.display_name, 40)} is no longer a writer of **{plain(room.name, 120)}**."
         )
-
-    async def _room_to_run(
-        self, interaction: discord.Interaction, action: str
-    ) -> RoomRecord | None:
-        """The room, after a public defer, if the member runs it; else refused, ``None``."""
-        await interaction.response.defer(thinking=True)
-        room = await room_here(self.bot, interaction)
-        if room is None:
-            await refuse_after_defer(interaction, NO_ROOM)
-            return None
-        if not (await member(self.bot, interaction, room)).runs_the_show:
-            await refuse_after_defer(interaction, showrunner_only(room, action))
-            return None
-        return room
 
 
 def _problems(filename: str, problems: list[str]) -> str:
@@ -231,7 +207,3 @@ def _problems(filename: str, problems: list[str]) -> str:
         lines.append(line)
         size += len(line)
     return head + "".join(lines)
-
-
-if TYPE_CHECKING:
-    from storage import RoomRecord
