@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import anthropic
 import yaml
 
@@ -189,3 +191,25 @@ async def test_manage_server_may_do_what_a_showrunner_does(make_room: RoomFactor
     newcomer = room.guild.add_member("dee")
     added = await command(room, admin, "room writer add", {"user": newcomer})
     assert "dee joined the writers" in (await answer(added)).content
+
+
+async def test_a_thread_belongs_to_its_channels_room(make_room: RoomFactory) -> None:
+    """In a thread of the room's channel, /room show finds the room and /episode writes with
+    its bible; the script is posted in the thread."""
+    room = await make_room()
+    await open_room(room)
+    await add_cast(room)
+    thread = room.guild.add_thread(room.channel, "pitches")
+    await asyncio.sleep(0.1)  # THREAD_CREATE reaches the bot
+    shown = await room.fake.invoke_slash_command(
+        room.guild, thread, room.other, "room show", {}, require_synced=True
+    )
+    assert (await answer(shown)).embeds[0]["title"] == "Grounds for Dismissal"
+    await room.fake.invoke_slash_command(
+        room.guild, thread, room.other, "episode", {"premise": "Theo pitches", "scenes": 1}
+    )
+    posted = await script_post(room)
+    assert posted.path.endswith(f"/channels/{thread.id}/messages")
+    [record] = await room.bot.episodes.list_recent(room.guild.id)
+    assert record.room_id is not None and record.request.bible is not None
+    assert [c.name for c in record.request.bible.characters] == ["Mirela", "Theo"]

@@ -17,6 +17,9 @@ JSON = dict[str, Any]
 
 DISCORD_EPOCH_MS = 1420070400000
 
+PUBLIC_THREAD = 11
+"""The channel type of a public thread."""
+
 # Permission bits as Discord defines them (discord.Permissions uses the same values).
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
@@ -177,7 +180,7 @@ class FakeMember:
 
 @dataclass(eq=False)
 class FakeChannel:
-    """A guild text channel."""
+    """A guild text channel, or a public thread of one (``type`` 11, with ``parent_id``)."""
 
     id: int
     guild: FakeGuild
@@ -185,6 +188,7 @@ class FakeChannel:
     position: int
     topic: str | None = None
     type: int = 0
+    parent_id: int | None = None
 
     @property
     def guild_id(self) -> int:
@@ -201,11 +205,26 @@ class FakeChannel:
             "position": self.position,
             "topic": self.topic,
             "nsfw": False,
-            "parent_id": None,
+            "parent_id": str(self.parent_id) if self.parent_id else None,
             "permission_overwrites": [],
             "rate_limit_per_user": 0,
             "last_message_id": None,
             "flags": 0,
+            **(self._thread_fields() if self.type == PUBLIC_THREAD else {}),
+        }
+
+    def _thread_fields(self) -> JSON:
+        """What a thread object carries besides a channel's (discord.py requires them)."""
+        return {
+            "owner_id": str(self.guild.owner.id),
+            "message_count": 0,
+            "member_count": 1,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": iso_now(),
+                "locked": False,
+            },
         }
 
 
@@ -223,6 +242,7 @@ class FakeGuild:
     _hooks: _Hooks = field(repr=False)
     roles: list[FakeRole] = field(default_factory=list)
     channels: list[FakeChannel] = field(default_factory=list)
+    threads: list[FakeChannel] = field(default_factory=list)
     members: dict[int, FakeMember] = field(default_factory=dict)
 
     @property
@@ -244,6 +264,15 @@ class FakeGuild:
         self.channels.append(channel)
         self._hooks.on_channel_added(channel)
         return channel
+
+    def add_thread(self, parent: FakeChannel, name: str) -> FakeChannel:
+        """Adds a public thread of ``parent`` (announced with THREAD_CREATE once connected)."""
+        thread = FakeChannel(
+            self._hooks.new_id(), self, name, 0, type=PUBLIC_THREAD, parent_id=parent.id
+        )
+        self.threads.append(thread)
+        self._hooks.on_channel_added(thread)
+        return thread
 
     def add_member(
         self, name: str, *, permissions: int | None = None, bot: bool = False
@@ -284,8 +313,8 @@ class FakeGuild:
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
 
     def channel(self, channel_id: int) -> FakeChannel | None:
-        """The channel with this id, if it belongs to this guild."""
-        return next((c for c in self.channels if c.id == channel_id), None)
+        """The channel (or thread) with this id, if it belongs to this guild."""
+        return next((c for c in [*self.channels, *self.threads] if c.id == channel_id), None)
 
     def to_json(self) -> JSON:
         """The full GUILD_CREATE payload for this guild."""
@@ -321,7 +350,7 @@ class FakeGuild:
             "emojis": [],
             "stickers": [],
             "channels": [c.to_json() for c in self.channels],
-            "threads": [],
+            "threads": [t.to_json() for t in self.threads],
             "members": [m.to_json() for m in self.members.values()],
             "member_count": len(self.members),
             "presences": [],

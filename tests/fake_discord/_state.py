@@ -98,7 +98,8 @@ class FakeState:
         """Announces a channel created after READY, as Discord would."""
         self.channel_messages.setdefault(channel.id, [])
         if self.is_ready():
-            self.dispatch("CHANNEL_CREATE", channel.to_json())
+            thread = channel.parent_id is not None
+            self.dispatch("THREAD_CREATE" if thread else "CHANNEL_CREATE", channel.to_json())
 
     def channel(self, channel_id: int) -> FakeChannel | None:
         """Any guild's channel with this id."""
