@@ -127,3 +127,25 @@ async def test_an_outline_left_waiting_is_cancelled_with_a_message(
     assert record.status == "cancelled"
     nxt = await command(room, room.author, "episode", {"premise": "A short lunch", "scenes": 1})
     assert (await nxt.wait_for_callback()).type == 5
+
+
+async def test_review_buttons_work_after_a_restart(make_room: RoomFactory) -> None:
+    """The outline waits in storage: after a restart its Write it still starts the episode,
+    from the outline it showed (no second outline call)."""
+    provider = ScriptedProvider()
+    room = await make_room(provider)
+    inter = await command(
+        room, room.author, "episode", {"premise": "A fire drill", "scenes": 2, "review": True}
+    )
+    card = await _review(inter)
+    await asyncio.sleep(0.2)  # the outline's checkpoint lands behind the pipeline
+    await room.bot.close()
+
+    again = ScriptedProvider()
+    restarted = await make_room(again)
+    write = await restarted.fake.click_button(card, _button(card, "write"), room.author)
+    assert (await write.wait_for_callback()).type == 6
+    await script_post(restarted)
+    assert [c.kind for c in again.history].count("outline") == 0
+    [record] = await restarted.bot.episodes.list_recent(room.guild.id)
+    assert record.status == "done"
