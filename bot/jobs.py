@@ -160,10 +160,6 @@ class EpisodeJobs:
                 await self._deliver_once(record, record.script, DEFAULT_UPLOAD_LIMIT, look=True)
             except (TooLarge, discord.HTTPException) as exc:
                 log.warning("could not post %s after a restart: %s", record.public_id, exc)
-        for episode_id in await self.rooms.unsummarized():
-            finished = await self.episodes.get_by_id(episode_id)
-            if finished is not None and finished.script is not None:
-                await self._remember(finished, finished.script)
         for record in await self.episodes.list_status_stale():
             await self._show_ending(record)
         for record in await self.episodes.list_unfinished():

@@ -394,16 +394,6 @@ class RoomStore:
                 > 0
             )
 
-    async def unsummarized(self) -> list[int]:
-        """Finished room episodes with no summary: the process died between an episode's end
-        and its summary (start-up writes them, so continuity misses none)."""
-        rows = await self._db.fetchall(
-            "SELECT e.id FROM episodes e WHERE e.room_id IS NOT NULL AND e.status = 'done'"
-            " AND NOT EXISTS (SELECT 1 FROM room_summaries s WHERE s.episode_id = e.id)"
-            " ORDER BY e.id"
-        )
-        return [int(row["id"]) for row in rows]
-
     async def recent_summaries(
         self, room_id: int, limit: int = 20
     ) -> list[tuple[str, EpisodeSummary]]:
