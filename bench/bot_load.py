@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -51,7 +51,7 @@ from bot.__main__ import build_bot, build_generator
 from bot.client import ShowrunnerBot
 from bot.settings import Settings
 from scriptgen.limiter import FairLimiter
-from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
+from scriptgen.providers.base import Generation, OutputT, Provider, StepKind, StepRequest
 from scriptgen.providers.demo import DemoProvider
 from storage import Database
 from tests.fake_discord import (
@@ -291,6 +291,10 @@ class Run:
     model_calls: int = 0
     model_seconds: float = 0.0
     gc: GcPauses = field(default_factory=GcPauses)
+    provider: str = "demo"
+    latencies: dict[StepKind, float] = field(default_factory=lambda: dict(LATENCIES))
+    max_calls: int = MAX_CONCURRENT_CALLS
+    load_timeout: float = LOAD_TIMEOUT
 
     @property
     def expected(self) -> int:
@@ -302,27 +306,60 @@ class Run:
 
 async def bench(guilds: int, per_guild: int) -> dict[str, bool]:
     """Runs the bench, prints the report; returns each verdict by metric."""
+    return (await load_bench(guilds, per_guild)).verdicts
+
+
+class Metered(Provider, Protocol):
+    """A provider that counts its calls and the model time they were meant to take."""
+
+    calls: int
+    model_seconds: float
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    verdicts: dict[str, bool]
+    run: Run
+    sampler: Sampler
+
+
+async def load_bench(
+    guilds: int,
+    per_guild: int,
+    provider: Metered | None = None,
+    during_load: contextlib.AbstractContextManager[Any] | None = None,
+    **options: Any,
+) -> LoadResult:
+    """The bench with ``provider`` (the demo's by default), ``during_load`` entered around the
+    load phase, ``options`` for the :class:`Run` (``latencies`` the provider's calls take,
+    ``max_calls``, ``load_timeout``); prints the report."""
     warnings = WarningLog()
     logging.getLogger().addHandler(warnings)
     try:
         async with FakeDiscord(bot_token=TOKEN) as fake:
             with fake.patch_discord_py(), tempfile.TemporaryDirectory(prefix="showrunner-") as tmp:
-                run, sampler = await run_bot(fake, Path(tmp) / "showrunner.db", guilds, per_guild)
-            return report(fake, run, sampler, warnings.records)
+                path = Path(tmp) / "showrunner.db"
+                run = Run(guilds, per_guild, **options)
+                sampler = await run_bot(fake, path, run, provider, during_load)
+            return LoadResult(report(fake, run, sampler, warnings.records), run, sampler)
     finally:
         logging.getLogger().removeHandler(warnings)
 
 
 async def run_bot(
-    fake: FakeDiscord, db_path: Path, guilds: int, per_guild: int
-) -> tuple[Run, Sampler]:
+    fake: FakeDiscord,
+    db_path: Path,
+    run: Run,
+    provider: Metered | None = None,
+    during_load: contextlib.AbstractContextManager[Any] | None = None,
+) -> Sampler:
     """Starts the bot against ``fake``, runs one episode alone and then the load, stops it."""
-    run = Run(guilds, per_guild)
-    rooms = populate(fake, guilds)
+    rooms = populate(fake, run.guilds)
     limit, per = EDIT_BUCKET
     fake.emulate_bucket(lambda r: r.route in EDIT_ROUTES, limit=limit, per=per)
-    settings = make_settings(fake, db_path, per_guild)
-    provider = MeteredDemoProvider()
+    settings = make_settings(fake, db_path, run.per_guild, run.max_calls)
+    provider = provider or MeteredDemoProvider()
+    run.provider = provider.name
     async with await Database.open(settings.db_path) as db:
         bot, task = await start_bot(fake, settings, provider, db)
         try:
@@ -330,7 +367,7 @@ async def run_bot(
             sampler = Sampler(bot.generator.limiter)
             await one_alone(fake, rooms[0], run)
             calls, seconds = provider.calls, provider.model_seconds
-            with run.gc.watching():
+            with run.gc.watching(), during_load or contextlib.nullcontext():
                 await load(fake, rooms, run, sampler)
             run.model_calls = provider.calls - calls
             run.model_seconds = provider.model_seconds - seconds
@@ -339,7 +376,7 @@ async def run_bot(
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, 10)
-    return run, sampler
+    return sampler
 
 
 def populate(fake: FakeDiscord, guilds: int) -> list[Room]:
@@ -352,7 +389,9 @@ def populate(fake: FakeDiscord, guilds: int) -> list[Room]:
     return rooms
 
 
-def make_settings(fake: FakeDiscord, db_path: Path, per_guild: int) -> Settings:
+def make_settings(
+    fake: FakeDiscord, db_path: Path, per_guild: int, max_calls: int = MAX_CONCURRENT_CALLS
+) -> Settings:
     values: dict[str, Any] = {
         "discord_token": TOKEN,
         "provider": "demo",
@@ -362,14 +401,14 @@ def make_settings(fake: FakeDiscord, db_path: Path, per_guild: int) -> Settings:
         "dev_guild_id": None,
         "status_interval": STATUS_INTERVAL,
         "max_episodes_per_guild": max(5, per_guild),
-        "max_concurrent_calls": MAX_CONCURRENT_CALLS,
+        "max_concurrent_calls": max_calls,
         "max_parallel_scenes": MAX_PARALLEL_SCENES,
     }
     return Settings(_env_file=None, **values)
 
 
 async def start_bot(
-    fake: FakeDiscord, settings: Settings, provider: MeteredDemoProvider, db: Database
+    fake: FakeDiscord, settings: Settings, provider: Provider, db: Database
 ) -> tuple[ShowrunnerBot, asyncio.Task[None]]:
     generator = build_generator(settings, provider)
     # on_ready otherwise waits 2 s after the last GUILD_CREATE
@@ -403,7 +442,7 @@ async def load(fake: FakeDiscord, rooms: list[Room], run: Run, sampler: Sampler)
         fired = await asyncio.gather(*(invoke(fake, room, w) for room, w in order))
         run.fired_s = time.monotonic() - run.load_start
         run.interactions = [(room, inter) for (room, _), inter in zip(order, fired, strict=True)]
-        timeout = LOAD_TIMEOUT - run.fired_s
+        timeout = run.load_timeout - run.fired_s
         await wait_until(fake, lambda: deliveries.poll() >= run.expected, timeout)
         run.deliveries, run.duplicates = deliveries.by_nonce, deliveries.duplicates
         run.last_delivery = max((r.timestamp for r in run.deliveries.values()), default=0.0)
@@ -460,12 +499,12 @@ def report(
     makespan = run.last_delivery - run.load_start if run.last_delivery else float("nan")
     finals = f"{run.finals_at - run.load_start:.2f} s" if run.finals_at else "never (timed out)"
     ideal = run.model_seconds / limiter.capacity
-    latencies = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in LATENCIES.items())
+    latencies = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in run.latencies.items())
     print(
         f"\nShowrunner bot under load: {expected} episodes of {SCENES} scenes from {run.guilds} "
         f"guilds at once ({run.per_guild} writers each), fake Discord on loopback, one process\n"
-        f"  demo provider latencies: {latencies}\n"
-        f"  max_concurrent_calls {MAX_CONCURRENT_CALLS}, max_parallel_scenes "
+        f"  {run.provider} provider, latencies: {latencies}\n"
+        f"  max_concurrent_calls {run.max_calls}, max_parallel_scenes "
         f"{MAX_PARALLEL_SCENES}, status_interval {STATUS_INTERVAL} s; the fake answers 429 past "
         f"{EDIT_BUCKET[0]} edits per {EDIT_BUCKET[1]:.0f} s of one message\n"
         f"  one episode alone: {run.alone:.2f} s from /episode to its script posted\n"

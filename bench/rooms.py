@@ -280,7 +280,12 @@ async def bench(quick: bool = False, min_cacheable: int = MIN_CACHEABLE_TOKENS) 
             generator = build_generator(settings(path), AnthropicProvider(client))
             room = await open_room(db)
             first = await write_episode(db, generator, room, PREMISES[0])
-            prefix = prefix_tokens(fake.requests_for("write_dialogue")[0].body)
+            # A scene call begun once the outline was written (one begun before carries the
+            # outline in its prompt, not in the prefix): the one with the most cached blocks.
+            scene_calls = fake.requests_for("write_dialogue") + fake.requests_for(
+                "add_stage_directions"
+            )
+            prefix = prefix_tokens(max(scene_calls, key=lambda r: len(r.system_blocks)).body)
             with collections.watching():
                 notes = [
                     await give_note(db, generator, first.record, scene, text, collections)

@@ -17,9 +17,12 @@ without overshooting it. Every call is therefore counted at its worst:
   premise in Japanese is about a token a character); tighter ratios than
   :func:`scriptgen.tokens.estimate_tokens`, which estimates, where this bounds.
 
-Not covered: a second call for an answer that failed validation, or an attempt that failed
-after being billed. Real answers stay far below ``max_tokens``, which absorbs those, and when
-the work ends its reservation is settled: from then on the usage ledger is what counts.
+Not covered: a second call for an answer that failed validation, an attempt that failed
+after being billed, or a scene begun again because the outline it was begun on was answered
+again otherwise. (A scene begun while the outline streams has the outline so far in its prompt
+rather than in its prefix: within the bound, which counts the whole outline in both.) Real
+answers stay far below ``max_tokens``, which absorbs those, and when the work ends its
+reservation is settled: from then on the usage ledger is what counts.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The episode pipeline: outline, scenes in parallel, comedy pass, refinement; and rewrites.
 
 The critical path of an episode is the outline, the slowest scene's chain (dialogue, then
-directions) and the comedy passes; everything else runs beside it. Structured concurrency keeps
+directions) and the comedy passes; everything else runs beside it. Each scene's chain begins as
+soon as its entry of the outline has streamed, before the outline call ends
+(:mod:`scriptgen.scene_starts`). Structured concurrency keeps
 the promise that no call outlives :meth:`ScriptGenerator.generate_full_script`: a failing scene
 cancels its siblings, and cancelling the caller cancels every call in flight.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 from scriptgen import prompts
@@ -28,7 +31,8 @@ from scriptgen.progress import (
 )
 from scriptgen.providers.base import Provider, StepRequest
 from scriptgen.rewrite import RewriteTake, check_rewrite, rewrite
-from scriptgen.run import Run, all_of
+from scriptgen.run import Run, TaskSet, all_of
+from scriptgen.scene_starts import SceneAttempt, SceneStarts
 
 P = TypeVar("P", bound=Progress)
 
@@ -179,21 +183,33 @@ class _Episode:
         self.progress = run.progress
 
     async def write(self) -> tuple[Outline, list[Scene], ComedyReport, list[ComedyReport]]:
-        outline = await self.outline()
-        scenes = await self.scenes(outline)
+        outline, scenes = await self.outline_and_scenes()
         scenes, comedy = await self.optimize_script_comedy(outline, scenes)
         scenes, refinements = await self.refine(outline, scenes, comedy)
         return outline, scenes, comedy, refinements
 
-    async def outline(self) -> Outline:
-        outline = self.request.outline
-        if outline is None:
-            outline = await self.run.call(prompts.outline_step(self.request), "The outline")
-        else:
+    async def outline_and_scenes(self) -> tuple[Outline, list[Scene]]:
+        """The outline, and every scene's chain begun as soon as its entry is written."""
+        if self.request.outline is not None:
             # The writers' outline: its model call (if it was ours) was paid for this episode.
             stored = self.run.done.get(prompts.OUTLINE_KEY)
             if stored is not None:
                 self.run.usage.append(stored.usage)
+            outline = await self.outline_ready(self.request.outline)
+            return outline, await self.scenes(outline)
+        starts: SceneStarts | None = None
+        try:
+            async with TaskSet() as tasks:
+                starts = SceneStarts(self.run, self.request, tasks, self._scene)
+                step = replace(prompts.outline_step(self.request), on_partial=starts.partial)
+                outline = await self.outline_ready(await self.run.call(step, "The outline"))
+                starts.final(outline)
+        finally:
+            if starts is not None:
+                starts.discard_held()
+        return outline, starts.scenes()
+
+    async def outline_ready(self, outline: Outline) -> Outline:
         self.progress.title = self.request.title or outline.title
         if len(self.progress.scenes) != len(outline.scenes):
             self.progress.scene_count = len(outline.scenes)
@@ -277,26 +293,35 @@ class _Episode:
         return report
 
     async def scenes(self, outline: Outline) -> list[Scene]:
-        return await all_of(self._scene(outline, index) for index in range(len(outline.scenes)))
+        """Every scene of a finished outline (the writers' own), all begun at once."""
+        async with TaskSet() as tasks:
+            starts = SceneStarts(self.run, self.request, tasks, self._scene)
+            starts.final(outline)
+        return starts.scenes()
 
-    async def _scene(self, outline: Outline, index: int) -> Scene:
-        number, total = index + 1, len(outline.scenes)
+    async def _scene(self, attempt: SceneAttempt) -> Scene:
+        """One scene's chain: dialogue, then stage directions, within the run's scene bound."""
+        index, heading = attempt.index, attempt.entry.heading
+        number, total = index + 1, self.request.scene_count
         state = self.progress.scenes[index]
         async with self.run.bound:
             state.state = SceneState.DIALOGUE
             await self.run.advance(f"Scene {number}/{total}: writing dialogue", steps=0)
             dialogue = await self.run.call(
-                prompts.dialogue_step(self.request, outline, index), f"Scene {number}'s dialogue"
+                attempt.dialogue_step(), f"Scene {number}'s dialogue", keep=attempt.keep
             )
             state.state = SceneState.DIRECTIONS
+            attempt.steps += 1
             await self.run.advance(f"Scene {number}/{total}: adding stage directions")
             directions = await self.run.call(
-                prompts.directions_step(self.request, outline, index, dialogue),
+                attempt.directions_step(dialogue),
                 f"Scene {number}'s stage directions",
+                keep=attempt.keep,
             )
         state.state = SceneState.DONE
-        await self.run.advance(f"Scene {number}/{total} done: {outline.scenes[index].heading}")
-        return weave(outline.scenes[index].heading, dialogue, directions)
+        attempt.steps += 1
+        await self.run.advance(f"Scene {number}/{total} done: {heading}")
+        return weave(heading, dialogue, directions)
 
 
 __all__ = ["ScriptGenerator"]

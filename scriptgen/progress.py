@@ -58,6 +58,9 @@ class EpisodeProgress:
     scenes: list[SceneProgress] = field(default_factory=list)
     reused_steps: int = 0
     """Steps taken from checkpoints instead of the model (a resumed episode)."""
+    restarted_scenes: int = 0
+    """Scenes begun on an entry of the outline as it streamed, then begun again because the
+    finished outline (or a new attempt at it) has that entry otherwise."""
     started_at: float = field(default_factory=time.monotonic)
     usage: list[CallUsage] = field(default_factory=list)
     """Every finished call of the run so far (reused ones included): its running cost."""

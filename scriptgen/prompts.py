@@ -4,12 +4,15 @@ Every call of an episode starts the same way, so a provider can cache that prefi
 it at a tenth of the price for every scene: the same tools (:data:`EPISODE_TOOLS`, all of them, in
 the same order, each step naming the one it makes the model call), then the same blocks in the
 same order (system prompt, series bible, premise, then the outline once there is one). Only the
-last block of a request, the prompt, is the step's own.
+last block of a request, the prompt, is the step's own. A scene step begun while the outline is
+still streaming (:func:`early`) has the outline call's own prefix, and the outline so far in
+its prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from scriptgen.models import (
     ComedyReport,
@@ -84,12 +87,33 @@ def render_previously(bible: SeriesBible) -> str:
 
 
 def render_outline(outline: Outline) -> str:
+    """The outline as every later call reads it (in the cached prefix)."""
     lines = [f"EPISODE OUTLINE\nTitle: {outline.title}\nLogline: {outline.logline}"]
     for n, s in enumerate(outline.scenes, 1):
         lines.append(
             f"Scene {n}: {s.heading}\n  Characters: {', '.join(s.characters)}\n"
             f"  Beat: {s.beat}\n  Comic goal: {s.comic_goal}"
         )
+    return "\n".join(lines)
+
+
+def render_outline_so_far(so_far: Outline, index: int, of: int) -> str:
+    """An outline still being written, for a step on scene ``index`` begun meanwhile: the scene
+    in full, the ones before it by heading and beat (the story so far), none after it.
+
+    It is the step's own prompt, paid for in full by each such call: only what the scene needs.
+    """
+    lines = [
+        f"EPISODE OUTLINE (still being written: {of} scenes)",
+        f"Title: {so_far.title}\nLogline: {so_far.logline}",
+    ]
+    for n, s in enumerate(so_far.scenes[:index], 1):
+        lines.append(f"Scene {n}: {s.heading} - {s.beat}")
+    s = so_far.scenes[index]
+    lines.append(
+        f"Scene {index + 1} (this one): {s.heading}\n  Characters: {', '.join(s.characters)}\n"
+        f"  Beat: {s.beat}\n  Comic goal: {s.comic_goal}"
+    )
     return "\n".join(lines)
 
 
@@ -137,14 +161,16 @@ def _step(
     facts: StepFacts,
     after: Sequence[str] = (),
     check: Callable[[OutputT], None] | None = None,
+    outline_in_prefix: bool = True,
 ) -> StepRequest[OutputT]:
-    """A step of the episode: every one shares the system prompt, the context and the tools."""
+    """A step of the episode: every one shares the system prompt, the context and the tools
+    (the outline too once it is written: ``outline_in_prefix=False`` for a step begun before)."""
     return StepRequest(
         kind=kind,
         key=key,
         output=output,
         system=SYSTEM_PROMPT,
-        shared_context=_shared(facts.request, facts.outline),
+        shared_context=_shared(facts.request, facts.outline if outline_in_prefix else None),
         prompt=prompt,
         max_tokens=max_tokens,
         facts=facts,
@@ -204,10 +230,13 @@ def _has_scene_count(outline: Outline, n: int) -> None:
 
 
 def dialogue_step(
-    request: EpisodeRequest, outline: Outline, index: int
+    request: EpisodeRequest, outline: Outline, index: int, *, written: bool = True
 ) -> StepRequest[SceneDialogue]:
+    """Scene ``index``'s dialogue. ``written=False``: begun while the outline is still being
+    written, from the scenes it has so far (``outline``, ``index`` among them): see
+    :func:`early`."""
     scene = outline.scenes[index]
-    return _step(
+    step = _step(
         "dialogue",
         f"scene:{index + 1}:dialogue",
         SceneDialogue,
@@ -221,16 +250,25 @@ def dialogue_step(
         max_tokens=2500,
         facts=StepFacts(request=request, outline=outline, scene_index=index),
         after=(OUTLINE_KEY,),
+        outline_in_prefix=written,
     )
+    return step if written else early(step, outline)
 
 
 def directions_step(
-    request: EpisodeRequest, outline: Outline, index: int, dialogue: SceneDialogue
+    request: EpisodeRequest,
+    outline: Outline,
+    index: int,
+    dialogue: SceneDialogue,
+    *,
+    written: bool = True,
 ) -> StepRequest[StageDirections]:
+    """Scene ``index``'s stage directions on its ``dialogue``; ``written`` as for
+    :func:`dialogue_step`."""
     numbered = "\n".join(
         f"  {n}. {line.character}: {line.line}" for n, line in enumerate(dialogue.lines, 1)
     )
-    return _step(
+    step = _step(
         "directions",
         f"scene:{index + 1}:directions",
         StageDirections,
@@ -245,7 +283,24 @@ def directions_step(
         max_tokens=1500,
         facts=StepFacts(request=request, outline=outline, scene_index=index, dialogue=dialogue),
         after=(OUTLINE_KEY, f"scene:{index + 1}:dialogue"),
+        outline_in_prefix=written,
     )
+    return step if written else early(step, outline)
+
+
+def early(step: StepRequest[OutputT], so_far: Outline) -> StepRequest[OutputT]:
+    """A scene step begun before the outline is finished, as soon as the scene's entry is.
+
+    The same step (key, tool, checkpoint, what it stands on) with the outline so far at the top
+    of its own prompt (:func:`render_outline_so_far`) instead of the outline in the shared
+    prefix: that prefix is then exactly the outline call's (system prompt, bible, previously,
+    premise), which that call has just written to the cache. Steps begun once the outline is
+    finished carry it in the prefix, as always.
+    """
+    facts = step.facts
+    assert facts.scene_index is not None
+    told = render_outline_so_far(so_far, facts.scene_index, facts.request.scene_count)
+    return replace(step, prompt=f"{told}\n\n{step.prompt}")
 
 
 def comedy_step(
@@ -405,10 +460,12 @@ __all__ = [
     "comedy_step",
     "dialogue_step",
     "directions_step",
+    "early",
     "outline_step",
     "refine_step",
     "render_bible",
     "render_outline",
+    "render_outline_so_far",
     "render_scene",
     "rewrite_dialogue_step",
     "rewrite_directions_step",

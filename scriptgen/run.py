@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,9 @@ from scriptgen.providers.base import Provider, StepRequest
 from scriptgen.ratelimits import Reservation
 
 log = logging.getLogger(__name__)
+
+Keep = Callable[[str, BaseModel, CallUsage], None]
+"""Takes a step's new answer (key, value, usage): by default the run's checkpoint writer."""
 
 T = TypeVar("T")
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -80,15 +84,21 @@ class Run(Generic[P]):
         self.saves.check()
         return result
 
-    async def call(self, step: StepRequest[OutputT], description: str) -> OutputT:
+    async def call(
+        self, step: StepRequest[OutputT], description: str, *, keep: Keep | None = None
+    ) -> OutputT:
         """The step's output: from the checkpoints if it already ran, else from the model."""
-        value, _ = await self.call_with_usage(step, description)
+        value, _ = await self.call_with_usage(step, description, keep=keep)
         return value
 
     async def call_with_usage(
-        self, step: StepRequest[OutputT], description: str
+        self, step: StepRequest[OutputT], description: str, *, keep: Keep | None = None
     ) -> tuple[OutputT, CallUsage]:
-        """:meth:`call`, and what the step cost (when it was first written, if reused)."""
+        """:meth:`call`, and what the step cost (when it was first written, if reused).
+
+        A new answer is handed to ``keep`` instead of the checkpoint writer when given: a
+        step begun before what it stands on was saved must wait for it (see ``scene_starts``).
+        """
         stored = self.done.get(step.key)
         if stored is not None and self._stands(step):
             try:
@@ -118,7 +128,7 @@ class Run(Generic[P]):
                 self.saves.record_failure(step.key, failed)
                 raise StepFailedError(step.key, description, exc) from exc
         # Committed behind the pipeline: the next call does not wait for the disk.
-        self.saves.save(step.key, generation.value, generation.usage)
+        (keep or self.saves.save)(step.key, generation.value, generation.usage)
         self.usage.append(generation.usage)
         return generation.value, generation.usage
 
@@ -138,20 +148,47 @@ class Run(Generic[P]):
 async def all_of(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """Run the coroutines as one task group; the first failure cancels the rest and is raised
     alone (the earliest-started if several failed together), not wrapped in a group."""
-    tasks: list[asyncio.Task[T]] = []
-    try:
-        async with asyncio.TaskGroup() as group:
-            for coro in coros:
-                tasks.append(group.create_task(coro))
-    except BaseExceptionGroup as failure:
-        first = _first_failure(tasks, failure)
-        raise first from first.__cause__
-    return [task.result() for task in tasks]
+    async with TaskSet() as tasks:
+        started = [tasks.start(coro) for coro in coros]
+    return [task.result() for task in started]
+
+
+class TaskSet:
+    """An :class:`asyncio.TaskGroup` whose first failure is raised alone, as :func:`all_of`'s.
+
+    Tasks may be started while it runs; one cancelled on its own (a scene begun again) is not a
+    failure and cancels nothing else.
+    """
+
+    def __init__(self) -> None:
+        self._group = asyncio.TaskGroup()
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = self._group.create_task(coro)
+        self.tasks.append(task)
+        return task
+
+    async def __aenter__(self) -> TaskSet:
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._group.__aexit__(et, exc, tb)
+        except BaseExceptionGroup as failure:
+            first = _first_failure(self.tasks, failure)
+            raise first from first.__cause__
 
 
 def _first_failure(
     tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup[Any]
 ) -> BaseException:
+    own = [e for e in group.exceptions if not isinstance(e, asyncio.CancelledError)]
+    if own and not any(t.done() and not t.cancelled() and t.exception() is own[-1] for t in tasks):
+        return own[-1]  # the group's body raised it (no task did): the body's failure first
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is not None:
             exc = task.exception()
@@ -160,4 +197,4 @@ def _first_failure(
     return group.exceptions[0]
 
 
-__all__ = ["Run", "all_of"]
+__all__ = ["Keep", "Run", "TaskSet", "all_of"]

@@ -7,8 +7,9 @@ generator is exercised exactly as with any provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from scriptgen.errors import ScriptgenError
 from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
@@ -28,8 +29,12 @@ class CallRecord:
 @dataclass
 class ScriptedProvider:
     latencies: Mapping[StepKind, float] = field(default_factory=dict)
+    """By kind; an outline asked to stream (``on_partial``) tells its scenes over its latency."""
     failures: dict[str, BaseException] = field(default_factory=dict)
     """Step key -> the exception its call raises (after its latency)."""
+    amend: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    """Step key -> what the answer becomes after it streamed (a model that, asked again,
+    answers otherwise than it first streamed)."""
     seed: int = 0
     name: str = "demo"
     model: str = "showrunner-demo"
@@ -53,12 +58,19 @@ class ScriptedProvider:
         self.in_flight[id(record)] = record
         self.peak_scenes_in_flight = max(self.peak_scenes_in_flight, len(self.scenes_in_flight))
         self.started.set()
+        latency = self.latencies.get(step.kind, 0.0)
         try:
-            await asyncio.sleep(self.latencies.get(step.kind, 0.0))
+            if step.on_partial is not None and step.kind == "outline" and latency > 0:
+                streamer = DemoProvider(seed=self.seed, latencies={"outline": latency})
+                generation = await streamer.generate(step)
+            else:
+                await asyncio.sleep(latency)
+                generation = await self._writer.generate(step)
             failure = self.failures.get(step.key)
             if failure is not None:
                 raise failure
-            generation = await self._writer.generate(step)
+            if step.key in self.amend:
+                generation = Generation(self.amend[step.key](generation.value), generation.usage)
         except asyncio.CancelledError:
             record.cancelled = True
             raise

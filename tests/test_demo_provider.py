@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -148,10 +149,24 @@ async def test_fixed_latency_for_a_kind_replaces_the_model() -> None:
         sleep=sleep,
     )
     script = await ScriptGenerator(provider, 1, max_refinements=0).generate_full_script(request(2))
-    by_step = dict(zip((u.step for u in script.usage), sleep.delays, strict=True))
-    assert by_step["scene:1:dialogue"] == by_step["scene:2:dialogue"] == 1.5
+    assert sleep.delays.count(1.5) == 2  # the two dialogues
     outline_tokens = next(u.output_tokens for u in script.usage if u.step == "outline")
-    assert by_step["outline"] == pytest.approx(0.25 + 0.002 * outline_tokens)
+    # The outline streams its two scenes over its time: three pieces (title, then each scene).
+    assert sum(sleep.delays[:3]) == pytest.approx(0.25 + 0.002 * outline_tokens)
+
+
+async def test_an_outline_streams_its_scenes_one_by_one_over_its_latency() -> None:
+    """With ``on_partial`` set, each scene entry is told whole once the next has begun."""
+    sleep, seen = SleepRecorder(), list[Any]()
+    provider = DemoProvider(latencies={"outline": 1.2}, sleep=sleep)
+    step = replace(prompts.outline_step(request(3)), on_partial=seen.append)
+    outline = (await provider.generate(step)).value
+    assert sleep.delays == pytest.approx([0.3] * 4)
+    scenes = outline.model_dump(mode="json")["scenes"]
+    assert [len(value["scenes"]) for value in seen] == [2, 3]
+    assert seen[0]["scenes"] == [scenes[0], {"heading": scenes[1]["heading"]}]
+    assert seen[1]["scenes"][:2] == scenes[:2]
+    assert all(value["title"] == outline.title for value in seen)
 
 
 async def test_zero_latency_does_not_sleep() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -75,6 +75,12 @@ class StepRequest(Generic[OutputT]):
     """The keys of the steps this one was built from. A checkpoint of this step is reused only
     when each of them was reused (or given) in the same run: a step never stands on an answer
     that was written again (directions on a new dialogue, scenes on a new outline)."""
+    on_partial: Callable[[Any], None] | None = field(default=None, compare=False)
+    """Told the answer as it streams, if the provider streams (it may never call it): the tool
+    input so far as JSON data, parsed leniently, so every object and list in it is whole except
+    the last one open at the end (a list's last item may be cut short). A new attempt of the
+    same call starts again from an empty object. Called on the event loop, it must not block;
+    the answer :meth:`Provider.generate` returns is still the only one validated."""
 
 
 @dataclass(frozen=True)

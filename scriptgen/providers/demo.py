@@ -10,12 +10,12 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import cast
+from typing import Any, cast
 
 from pydantic import BaseModel
 
 from scriptgen.errors import InvalidOutputError
-from scriptgen.models import CallUsage
+from scriptgen.models import CallUsage, Outline
 from scriptgen.providers import demo_writer
 from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
 from scriptgen.tokens import estimate_tokens
@@ -27,7 +27,8 @@ class DemoProvider:
     """Writes with :mod:`demo_writer`, taking as long as a model would.
 
     A call lasts ``time_to_first_token + seconds_per_token * output_tokens``, or the fixed
-    ``latencies[step.kind]`` when given (the benchmark's known latencies). Usage mimics prompt
+    ``latencies[step.kind]`` when given (the benchmark's known latencies). An outline streams its
+    scenes over that time to a step's ``on_partial``, as a model's does. Usage mimics prompt
     caching: a shared prefix seen before is reported as read from the cache.
     """
 
@@ -62,7 +63,9 @@ class DemoProvider:
         delay = self.latencies.get(
             step.kind, self.time_to_first_token + self.seconds_per_token * output_tokens
         )
-        if delay > 0:
+        if delay > 0 and step.on_partial is not None and isinstance(value, Outline):
+            await self._stream_outline(value, delay, step.on_partial)
+        elif delay > 0:
             await self._sleep(delay)
         prefix = "\n".join((step.system, *step.shared_context))
         digest = hashlib.sha256(prefix.encode()).hexdigest()
@@ -78,6 +81,20 @@ class DemoProvider:
             latency_s=time.monotonic() - started,
         )
         return Generation(value=value, usage=usage)
+
+    async def _stream_outline(
+        self, outline: Outline, delay: float, on_partial: Callable[[Any], None]
+    ) -> None:
+        """Tell the outline as a model streams it: title and logline, then one scene after
+        another over the call's time, each whole once the next one has begun (its heading)."""
+        data = outline.model_dump(mode="json")
+        scenes: list[dict[str, Any]] = data["scenes"]
+        unit = delay / (len(scenes) + 1)
+        await self._sleep(unit)
+        for n in range(1, len(scenes)):
+            await self._sleep(unit)
+            on_partial({**data, "scenes": [*scenes[:n], {"heading": scenes[n]["heading"]}]})
+        await self._sleep(unit)
 
     def _write(self, step: StepRequest[OutputT]) -> BaseModel:
         facts, seed, key = step.facts, self.seed, step.key

@@ -284,7 +284,8 @@ def directions(seed: int, facts: StepFacts, key: str) -> StageDirections:
         DirectionInsert(after_line=n, kind="action", text=rng.choice(ACTIONS).format(**fill))
         for n in spots
     ]
-    last_scene = facts.scene_index == len(facts.outline.scenes) - 1
+    # The request's count: a scene begun before the outline was finished sees only part of it.
+    last_scene = facts.scene_index == facts.request.scene_count - 1
     inserts.append(
         DirectionInsert(
             after_line=count, kind="transition", text="FADE OUT." if last_scene else "CUT TO:"

@@ -66,6 +66,11 @@ class RecordedRequest:
     status: int = 200
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     """Set when the fake has finished with the request, whatever the outcome."""
+    payload: str = field(default="", repr=False)
+    """The answer's tool input (JSON text) or text, once the fake has made it."""
+    written: list[tuple[float, int]] = field(default_factory=list, repr=False)
+    """A streamed answer's content deltas as they were written: ``time.monotonic()``, and how
+    many characters of ``payload`` had been sent by then."""
 
     @property
     def api_key(self) -> str | None:

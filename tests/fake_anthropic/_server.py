@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -58,10 +59,14 @@ class FakeAnthropic:
     ``responder`` makes the forced tool's input from the request. ``ttft`` (or
     ``ttft_by_tool[forced tool]``) and
     ``per_chunk`` (seconds) emulate model latency; ``chunk_chars`` is the size of a
-    streamed delta. ``min_cacheable_tokens`` is the model's minimum cacheable prefix
-    (0 caches anything). ``api_key``, when set, is the only key accepted. ``faults`` (see
-    ``_faults``) is asked about each request no scripted reply matched: it may fail or delay
-    it (random faults for a soak, an outage).
+    streamed delta; ``stream_s_by_tool[forced tool]`` instead spreads that tool's deltas
+    evenly over so many seconds after the first token, whatever the answer's length.
+    ``jitter`` (0 to 1) scales each request's latency by a factor drawn uniformly from
+    ``1 ± jitter`` (seeded by ``seed``), as a model's time varies from call to call.
+    ``min_cacheable_tokens`` is the model's minimum cacheable prefix (0 caches anything).
+    ``api_key``, when set, is the only key accepted. ``faults`` (see ``_faults``) is asked
+    about each request no scripted reply matched: it may fail or delay it (random faults for
+    a soak, an outage).
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class FakeAnthropic:
         ttft: float = 0.0,
         ttft_by_tool: Mapping[str, float] | None = None,
         per_chunk: float = 0.0,
+        stream_s_by_tool: Mapping[str, float] | None = None,
+        jitter: float = 0.0,
         chunk_chars: int = 48,
         rate_limits: RateLimits | None = None,
         min_cacheable_tokens: int = 0,
@@ -83,6 +90,10 @@ class FakeAnthropic:
         self.ttft = ttft
         self.ttft_by_tool = dict(ttft_by_tool or {})
         self.per_chunk = per_chunk
+        self.stream_s_by_tool = dict(stream_s_by_tool or {})
+        self.jitter = jitter
+        self._rng = random.Random(seed)
+        self._scale: dict[int, float] = {}
         self.chunk_chars = chunk_chars
         self.api_key = api_key
         self.faults = faults
@@ -341,7 +352,22 @@ class FakeAnthropic:
         ), split
 
     def _ttft(self, record: RecordedRequest) -> float:
-        return self.ttft_by_tool.get(record.tool_name or "", self.ttft)
+        return self.ttft_by_tool.get(record.tool_name or "", self.ttft) * self._jittered(record)
+
+    def _per_chunk(self, record: RecordedRequest, reply: Reply) -> float:
+        seconds = self.stream_s_by_tool.get(record.tool_name or "")
+        if seconds is None:
+            return self.per_chunk * self._jittered(record)
+        chunks = max(1, -(-len(reply.payload) // self.chunk_chars))
+        return seconds * self._jittered(record) / chunks
+
+    def _jittered(self, record: RecordedRequest) -> float:
+        """This request's latency factor (1 without jitter), drawn once."""
+        if not self.jitter:
+            return 1.0
+        if record.index not in self._scale:
+            self._scale[record.index] = self._rng.uniform(1 - self.jitter, 1 + self.jitter)
+        return self._scale[record.index]
 
     async def _stream(
         self,
@@ -362,12 +388,16 @@ class FakeAnthropic:
                 await asyncio.sleep(ttft)
             for event in opening[1:]:
                 await response.write(sse(*event))
+            record.payload = reply.payload
+            per_chunk = self._per_chunk(record, reply)
             for n, event in enumerate(reply.deltas(self.chunk_chars)):
                 if fault is not None and n == fault.after_chunks:
                     return await self._fail(request, record, response, fault)
-                if self.per_chunk:
-                    await asyncio.sleep(self.per_chunk)
+                if per_chunk:
+                    await asyncio.sleep(per_chunk)
                 await response.write(sse(*event))
+                sent = min(len(reply.payload), (n + 1) * self.chunk_chars)
+                record.written.append((time.monotonic(), sent))
                 if n % _PING_EVERY == _PING_EVERY - 1:
                     await response.write(sse("ping", {"type": "ping"}))
             if fault is not None:

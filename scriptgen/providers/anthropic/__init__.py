@@ -16,7 +16,9 @@
   headers, and lends the slot to other calls while a retry waits.
 - **Always streamed.** The SDK refuses non-streaming calls whose ``max_tokens`` could
   take over ten minutes, and proxies drop long-idle responses; one code path serves
-  every size.
+  every size. The body goes out pre-serialized and the events are read as plain JSON
+  (``_stream``: a quarter of the CPU of the SDK's stream helper); a step's
+  ``on_partial`` is told the tool input as it streams (the outline, to begin scenes early).
 - **Prompt caching across the episode.** Every call of an episode declares the same
   tools in the same order and carries the system prompt and the shared context (series
   bible, premise, outline) as marked ``system`` blocks, forcing its own tool with

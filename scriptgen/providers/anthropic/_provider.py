@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 
 import httpx2
-from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic, omit
-from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
+from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
+from anthropic.types import Message, MessageParam
 
 from scriptgen.errors import InvalidOutputError, ProviderError
 from scriptgen.models import CallUsage
@@ -25,6 +24,7 @@ from ._retry import (
     cut_off,
     status_failure,
 )
+from ._stream import Wire, open_stream, read_message
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -68,10 +68,10 @@ class AnthropicProvider:
         (the model sees its own answer and the errors, which fixes most slips cheaply)."""
         started = time.monotonic()
         usage = CallUsage(step=step.key, model=self._model)
-        tools, tool_name = _request.tools(step)
+        tools, tool_name = _request.tools_json(step)
         system = _request.system_blocks(step)
         messages = _request.first_turn(step)
-        call = _Call(step.max_tokens, tools, tool_name, system)
+        call = Wire.of(self._model, step.max_tokens, tools, tool_name, system, step.on_partial)
         message = await self._call(call, messages, usage)
         value, problems = _request.validate(step, message, tool_name)
         if value is None:
@@ -86,24 +86,17 @@ class AnthropicProvider:
         usage.latency_s = time.monotonic() - started
         return Generation(value=value, usage=usage)
 
-    async def _call(self, call: _Call, messages: list[MessageParam], usage: CallUsage) -> Message:
+    async def _call(self, call: Wire, messages: list[MessageParam], usage: CallUsage) -> Message:
         """One message, retried: returns only a complete answer, raises ProviderError."""
         feedback = current_feedback()
         for attempt in range(1, self._max_attempts + 1):
             cause: BaseException | None = None
             try:
-                async with self._client.messages.stream(
-                    model=self._model,
-                    max_tokens=call.max_tokens,
-                    system=call.system or omit,
-                    messages=messages,
-                    tools=call.tools,
-                    tool_choice={"type": "tool", "name": call.tool_name},
-                ) as stream:
+                async with await open_stream(self._client, call, messages) as stream:
                     snapshot = self._observe(stream.response.headers)
                     if feedback is not None:
                         feedback.observe(stream.response.status_code, snapshot)
-                    message: Message = await stream.get_final_message()
+                    message = await read_message(stream, call.on_partial)
                 if message.stop_reason is not None:
                     _request.add_usage(usage, message)
                     if feedback is not None:
@@ -148,13 +141,3 @@ class AnthropicProvider:
         if message == raw:  # chain the SDK's error, unless the server echoed a secret into it
             error.__cause__ = cause
         return error
-
-
-@dataclass(frozen=True)
-class _Call:
-    """What every attempt of one step repeats."""
-
-    max_tokens: int
-    tools: list[ToolParam]
-    tool_name: str
-    system: list[TextBlockParam]

@@ -23,6 +23,7 @@ narrowest ones are kept.
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 from anthropic.types import (
@@ -69,16 +70,33 @@ def own_tool(step: StepRequest[OutputT]) -> ToolSpec:
 
 def tools(step: StepRequest[OutputT]) -> tuple[list[ToolParam], str]:
     """The tools to declare (the episode's list, else the step's own) and the one to force."""
+    specs, name = _declared(step)
+    return [_tool_param(spec) for spec in specs], name
+
+
+def tools_json(step: StepRequest[OutputT]) -> tuple[str, str]:
+    """:func:`tools` as the JSON sent, dumped once per distinct list (an episode's steps all
+    declare the same one), and the tool to force."""
+    specs, name = _declared(step)
+    return _dumped_tools(specs), name
+
+
+@functools.lru_cache(maxsize=64)
+def _dumped_tools(specs: tuple[ToolSpec, ...]) -> str:
+    return json.dumps([_tool_param(spec) for spec in specs], separators=(",", ":"))
+
+
+def _declared(step: StepRequest[OutputT]) -> tuple[tuple[ToolSpec, ...], str]:
     own = own_tool(step)
     if not step.tools:
-        return [_tool_param(own)], own.name
+        return (own,), own.name
     declared = [spec for spec in step.tools if spec.name == own.name]
     if not declared or declared[0].output is not step.output:
         raise ValueError(
             f"{step.key}: the step's tool {own.name} ({step.output.__name__}) must be one of "
             f"the tools it declares: {', '.join(s.name for s in step.tools)}"
         )
-    return [_tool_param(spec) for spec in step.tools], own.name
+    return tuple(step.tools), own.name
 
 
 def system_blocks(step: StepRequest[OutputT]) -> list[TextBlockParam]:
