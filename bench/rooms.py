@@ -8,8 +8,9 @@ file lives in a temporary directory).
 Every call goes through the real Anthropic SDK, streaming over loopback from the fake Messages
 API (tests/fake_anthropic), which models per-step latency (``ttft_by_tool``) and prompt caching
 by the API's rules, with a minimum cacheable prefix of 1,024 tokens (that of the Sonnet 5 models,
-the bot's default; Sonnet 4.6's is 2,048, Opus 4.5's 4,096: ``--min-cacheable``), and through the generator the bot builds (``build_generator``: the
-default ``max_parallel_scenes`` and the process-wide limiter). The room is stored and read back
+the bot's default; Sonnet 4.6's is 2,048, Opus 4.5's 4,096: ``--min-cacheable``), and through
+the generator the bot builds (``build_generator``: the default ``max_parallel_scenes`` and the
+process-wide limiter). The room is stored and read back
 as the bot does it (bench/_room.py): 6 characters with descriptions and voices, 5 running gags,
 3 "previously" summaries; the fake's answers are as long as a model's (20 dialogue lines, 8
 stage directions).
