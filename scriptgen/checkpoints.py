@@ -14,11 +14,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from scriptgen.models import CallUsage
+
+if TYPE_CHECKING:
+    from scriptgen.monitor import PerformanceMonitor
 
 __all__ = ["CheckpointWriter", "Checkpoints", "MemoryCheckpoints", "StoredStep"]
 
@@ -88,11 +91,23 @@ class CheckpointWriter:
 
     A crash loses at most the steps whose commit had not landed, exactly as when saves are
     awaited: the step was paid for either way, and the restart asks for it again.
+
+    Given a ``monitor``, each commit is timed as a ``checkpoint`` step keyed by the step it
+    commits, labelled ``label``; its queued time is the wait behind the episode's earlier
+    commits.
     """
 
-    def __init__(self, checkpoints: Checkpoints) -> None:
+    def __init__(
+        self,
+        checkpoints: Checkpoints,
+        *,
+        monitor: PerformanceMonitor | None = None,
+        label: str | None = None,
+    ) -> None:
         self._checkpoints = checkpoints
-        self._queue: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
+        self._monitor = monitor
+        self._label = label
+        self._queue: deque[tuple[str, Callable[[], Awaitable[None]], float]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
 
@@ -127,7 +142,7 @@ class CheckpointWriter:
     def _submit(self, key: str, write: Callable[[], Awaitable[None]]) -> None:
         if self._failure is not None:
             return  # nothing is written after a failed save (see the class's docstring)
-        self._queue.append((key, write))
+        self._queue.append((key, write, self._monitor.clock() if self._monitor else 0.0))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._write(), name="checkpoint-writer"
@@ -135,9 +150,14 @@ class CheckpointWriter:
 
     async def _write(self) -> None:
         while self._queue:
-            key, write = self._queue[0]
+            key, write, handed = self._queue[0]
             try:
-                await write()
+                if self._monitor is None:
+                    await write()
+                else:
+                    with self._monitor.step("checkpoint", key, label=self._label) as timing:
+                        timing.queued(timing.started - handed)  # behind the episode's commits
+                        await write()
             except Exception as err:
                 log.error("could not save the checkpoint %s: %s", key, err, exc_info=err)
                 self._failure = err

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
-from scriptgen.cli_display import EpisodeDisplay, summary_table
+from scriptgen.cli_display import EpisodeDisplay, stats_table, summary_table
 from scriptgen.errors import ConfigurationError, ScriptgenError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import MAX_PREMISE_CHARS, MAX_SCENES, EpisodeRequest
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="fountain", help="output format")
     parser.add_argument("--out", type=Path, help="output file (default: episode.<format>)")
     parser.add_argument("--seed", type=int, default=0, help="the demo provider's seed")
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="then print a table of the steps: time, time to first token, tokens, cost",
+    )
     return parser
 
 
@@ -106,14 +112,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out or Path(f"episode.{'md' if fmt == 'md' else fmt}")
     generator = ScriptGenerator(provider, max_parallel_scenes=args.max_parallel)
     try:
-        return asyncio.run(_write(generator, request, fmt, out, err))
+        return asyncio.run(_write(generator, request, fmt, out, err, stats=args.stats))
     except KeyboardInterrupt:
         _fail("interrupted; nothing was written")
         return 130
 
 
 async def _write(
-    generator: ScriptGenerator, request: EpisodeRequest, fmt: Format, out: Path, err: Console
+    generator: ScriptGenerator,
+    request: EpisodeRequest,
+    fmt: Format,
+    out: Path,
+    err: Console,
+    *,
+    stats: bool,
 ) -> int:
     progress = EpisodeProgress(request.scene_count, generator.max_refinements)
     display = EpisodeDisplay(progress, err)
@@ -124,6 +136,8 @@ async def _write(
             )
     except ScriptgenError as exc:
         _fail(str(exc))
+        if stats:  # what ran before the failure, and the error, is what one wants to see
+            _print_wide(Console(highlight=False), stats_table(generator.monitor.table()))
         return 1
     data = await render(script, fmt)
     try:
@@ -131,8 +145,21 @@ async def _write(
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror}")
         return 1
-    Console(highlight=False).print(summary_table(script, out))
+    console = Console(highlight=False)
+    console.print(summary_table(script, out))
+    if stats:
+        _print_wide(console, stats_table(generator.monitor.table()))
     return 0
+
+
+def _print_wide(console: Console, table: Table) -> None:
+    """Print ``table`` whole: a pipe or a log gets 80 columns from rich, which would squeeze a
+    wide table's numbers into "…"; a terminal keeps its own width."""
+    if not console.is_terminal:
+        unbounded = console.options.update_width(1_000)
+        needed = console.measure(table, options=unbounded).maximum
+        console = Console(highlight=False, width=max(console.width, needed))
+    console.print(table)
 
 
 def _fail(message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scriptgen.models import Script
+from scriptgen.monitor import StepStats
 from scriptgen.pricing import estimate_cost
 from scriptgen.progress import EpisodeProgress, SceneState
 
@@ -90,3 +92,54 @@ def summary_table(script: Script, out: Path) -> Table:
     if script.provider == "demo":
         table.add_row("note", "written by the offline demo provider, not by Claude")
     return table
+
+
+def stats_table(rows: Sequence[StepStats]) -> Table:
+    """``--stats``: per kind of step, how many ran, how long they took and what they cost;
+    then the calls, tokens and cost of all of them."""
+    table = Table(title="Steps", title_justify="left")
+    table.add_column("kind", no_wrap=True)
+    for header in ("steps", "errors", "p50", "p95", "max", "1st token p50"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for header in (*_TOKENS.values(), "cost"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row.kind,
+            str(row.count),
+            str(row.errors),
+            _duration(row.p50),
+            _duration(row.p95),
+            _duration(row.max),
+            "-" if row.first_token_p50 is None else _duration(row.first_token_p50),
+            *(f"{getattr(row, name):,}" for name in _TOKENS),
+            f"${row.cost_usd:.4f}",
+        )
+    table.add_section()
+    table.add_row(
+        "all",
+        str(sum(row.count for row in rows)),
+        str(sum(row.errors for row in rows)),
+        *([""] * 4),
+        *(f"{sum(getattr(row, name) for row in rows):,}" for name in _TOKENS),
+        f"${sum(row.cost_usd for row in rows):.4f}",
+        style="bold",
+    )
+    return table
+
+
+def _duration(seconds: float) -> str:
+    """Model calls take seconds; checkpoint commits, microseconds: each in its own unit."""
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 0.001:
+        return f"{seconds * 1e3:.0f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+_TOKENS = {
+    "input_tokens": "tokens in",
+    "output_tokens": "out",
+    "cache_read_tokens": "cache read",
+    "cache_write_tokens": "cache write",
+}

@@ -20,6 +20,7 @@ from scriptgen.checkpoints import Checkpoints, CheckpointWriter, MemoryCheckpoin
 from scriptgen.comedy import apply_edits, current_jokes, mean_score, weakest_scenes, weave
 from scriptgen.limiter import FairLimiter
 from scriptgen.models import ComedyReport, EpisodeRequest, Outline, Scene, Script
+from scriptgen.monitor import PerformanceMonitor
 from scriptgen.progress import (
     EpisodeProgress,
     Progress,
@@ -42,6 +43,8 @@ class ScriptGenerator:
 
     ``max_parallel_scenes`` bounds the scenes one episode writes at once; ``limiter`` (optional)
     bounds the model calls of every episode in the process together, fairly between tenants.
+    ``monitor`` times every step of every run (one of its own when not given); a run's
+    ``label`` names its steps there.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class ScriptGenerator:
         refine_threshold: float = 6.5,
         max_refine_scenes: int = 3,
         limiter: FairLimiter | None = None,
+        monitor: PerformanceMonitor | None = None,
     ) -> None:
         if max_parallel_scenes < 1:
             raise ValueError("max_parallel_scenes must be at least 1")
@@ -62,6 +66,7 @@ class ScriptGenerator:
         self.refine_threshold = refine_threshold
         self.max_refine_scenes = max_refine_scenes
         self.limiter = limiter
+        self.monitor = monitor or PerformanceMonitor()
 
     async def write_outline(
         self,
@@ -70,6 +75,7 @@ class ScriptGenerator:
         checkpoints: Checkpoints | None = None,
         tenant: str = "",
         fresh: bool = False,
+        label: str | None = None,
     ) -> Outline:
         """Just the outline, for writers to review before the scenes are written.
 
@@ -80,7 +86,7 @@ class ScriptGenerator:
         if request.outline is not None:
             return request.outline
         progress = EpisodeProgress(request.scene_count, self.max_refinements)
-        run = await self._start(progress, None, checkpoints, tenant, fresh=fresh)
+        run = await self._start(progress, None, checkpoints, tenant, label, fresh=fresh)
         return await run.settled(run.call(prompts.outline_step(request), "The outline"))
 
     async def generate_full_script(
@@ -91,6 +97,7 @@ class ScriptGenerator:
         progress: EpisodeProgress | None = None,
         checkpoints: Checkpoints | None = None,
         tenant: str = "",
+        label: str | None = None,
     ) -> Script:
         """Write the whole episode (from ``request.outline`` when the writers gave one).
 
@@ -101,7 +108,9 @@ class ScriptGenerator:
         started = time.monotonic()
         progress = progress or EpisodeProgress(request.scene_count, self.max_refinements)
         given = [prompts.OUTLINE_KEY] if request.outline is not None else []
-        run = await self._start(progress, progress_callback, checkpoints, tenant, given=given)
+        run = await self._start(
+            progress, progress_callback, checkpoints, tenant, label, given=given
+        )
         episode = _Episode(self, run, request)
         outline, scenes, comedy, refinements = await run.settled(episode.write())
         run.progress.stage = Stage.DONE
@@ -129,6 +138,7 @@ class ScriptGenerator:
         tenant: str = "",
         progress: RewriteProgress | None = None,
         progress_callback: ProgressCallback | None = None,
+        label: str | None = None,
     ) -> list[RewriteTake]:
         """Write scene ``index`` (0-based) of ``script`` again to a writer's ``note``.
 
@@ -142,7 +152,7 @@ class ScriptGenerator:
         progress = progress or RewriteProgress(index + 1)
         progress.scene = index + 1
         progress.takes = [SceneState.WAITING] * takes
-        run = await self._start(progress, progress_callback, checkpoints, tenant)
+        run = await self._start(progress, progress_callback, checkpoints, tenant, label)
         return await run.settled(rewrite(run, script, index, note, takes))
 
     async def _start(
@@ -151,6 +161,7 @@ class ScriptGenerator:
         callback: ProgressCallback | None,
         checkpoints: Checkpoints | None,
         tenant: str,
+        label: str | None,
         *,
         fresh: bool = False,
         given: Iterable[str] = (),
@@ -164,10 +175,12 @@ class ScriptGenerator:
             self.max_parallel_scenes,
             progress,
             callback,
-            CheckpointWriter(checkpoints or MemoryCheckpoints()),
+            CheckpointWriter(checkpoints or MemoryCheckpoints(), monitor=self.monitor, label=label),
             done,
             tenant,
             given=given,
+            monitor=self.monitor,
+            label=label,
         )
 
 

@@ -2,8 +2,10 @@
 
 A step is taken from the checkpoints when it already ran (and what it was built from is what it
 stands on in this run), otherwise asked of the provider inside a limiter slot; each answer is
-handed to the run's :class:`~scriptgen.checkpoints.CheckpointWriter` and its cost kept. The
-scene-level stages of a run (scenes, refinements, takes) share one bound, ``max_parallel_scenes``.
+handed to the run's :class:`~scriptgen.checkpoints.CheckpointWriter` and its cost kept. Each
+call (and, apart, its wait for the slot) and each reused step is timed into the run's
+:class:`~scriptgen.monitor.PerformanceMonitor`. The scene-level stages of a run (scenes,
+refinements, takes) share one bound, ``max_parallel_scenes``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from scriptgen.checkpoints import CheckpointWriter, StoredStep
 from scriptgen.errors import ScriptgenError, StepFailedError
 from scriptgen.limiter import FairLimiter
 from scriptgen.models import CallUsage
+from scriptgen.monitor import PerformanceMonitor
 from scriptgen.progress import Progress, ProgressCallback, notify
-from scriptgen.providers.base import Provider, StepRequest
+from scriptgen.providers.base import Provider, StepRequest, reporting_first_token
 from scriptgen.ratelimits import Reservation
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ class Run(Generic[P]):
         tenant: str,
         *,
         given: Iterable[str] = (),
+        monitor: PerformanceMonitor | None = None,
+        label: str | None = None,
     ) -> None:
         self.provider = provider
         self.limiter = limiter
@@ -65,6 +70,9 @@ class Run(Generic[P]):
         """Steps this run took from its checkpoints, or was given (an approved outline)."""
         self.usage: list[CallUsage] = progress.usage
         """The progress's own list: a display reads the running cost from it."""
+        self.monitor = monitor or PerformanceMonitor()
+        self.label = label
+        """Names the run's steps to the monitor: the bot's episode id."""
 
     async def advance(self, status: str, steps: int = 1) -> None:
         self.progress.current = min(self.progress.current + steps, self.progress.total)
@@ -109,24 +117,43 @@ class Run(Generic[P]):
                 self.reused.add(step.key)
                 self.usage.append(stored.usage)
                 self.progress.reused_steps += 1
+                self.monitor.record(
+                    step.kind,
+                    step.key,
+                    label=self.label,
+                    seconds=0.0,
+                    outcome="reused",
+                    usage=stored.usage,
+                )
                 return value, stored.usage
         slot: AbstractAsyncContextManager[Any] = (
             self.limiter.slot(self.tenant, Reservation.for_step(step))
             if self.limiter
             else nullcontext()
         )
+        asked = self.monitor.clock()
         async with slot:
             # Checked once the slot is ours: no call is paid for after a checkpoint failed.
             self.saves.check()
             started = time.monotonic()
-            try:
-                generation = await self.provider.generate(step)
-            except ScriptgenError as exc:
-                failed = CallUsage(
-                    step=step.key, model=self.provider.model, latency_s=time.monotonic() - started
-                )
-                self.saves.record_failure(step.key, failed)
-                raise StepFailedError(step.key, description, exc) from exc
+            with (
+                self.monitor.step(step.kind, step.key, label=self.label) as timing,
+                reporting_first_token(timing.first_token),
+            ):
+                if self.limiter:
+                    timing.queued(timing.started - asked)
+                try:
+                    generation = await self.provider.generate(step)
+                except ScriptgenError as exc:
+                    failed = CallUsage(
+                        step=step.key,
+                        model=self.provider.model,
+                        latency_s=time.monotonic() - started,
+                    )
+                    timing.usage = failed
+                    self.saves.record_failure(step.key, failed)
+                    raise StepFailedError(step.key, description, exc) from exc
+                timing.usage = generation.usage
         # Committed behind the pipeline: the next call does not wait for the disk.
         (keep or self.saves.save)(step.key, generation.value, generation.usage)
         self.usage.append(generation.usage)

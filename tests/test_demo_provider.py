@@ -130,13 +130,14 @@ async def test_the_demo_says_it_is_a_demo() -> None:
 
 
 async def test_call_lasts_first_token_time_plus_time_per_output_token() -> None:
-    """Without fixed latencies a call sleeps ttft + seconds_per_token * output tokens."""
+    """Without fixed latencies a call sleeps ttft + seconds_per_token * output tokens (its
+    first token after ttft)."""
     sleep = SleepRecorder()
     provider = DemoProvider(time_to_first_token=0.5, seconds_per_token=0.01, sleep=sleep)
     generation = await provider.generate(prompts.outline_step(request()))
     tokens = generation.usage.output_tokens
     assert tokens == len(generation.value.model_dump_json()) // 4
-    assert sleep.delays == [pytest.approx(0.5 + 0.01 * tokens)]
+    assert sleep.delays == [pytest.approx(0.5), pytest.approx(0.01 * tokens)]
 
 
 async def test_fixed_latency_for_a_kind_replaces_the_model() -> None:

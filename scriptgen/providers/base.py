@@ -10,6 +10,7 @@ demo).
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -105,3 +106,34 @@ class Provider(Protocol):
         :class:`~scriptgen.errors.InvalidOutputError` when its answer cannot be validated.
         """
         ...
+
+
+_first_token: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "scriptgen_first_token", default=None
+)
+
+
+def first_token() -> None:
+    """A streaming provider's word that the running call's answer has begun (its first
+    token): the monitor times the wait for it. A provider calls it on every attempt; outside a
+    timed call it does nothing."""
+    hook = _first_token.get()
+    if hook is not None:
+        hook()
+
+
+class reporting_first_token:  # lower case, as contextlib.suppress: it reads as a call
+    """Make ``hook`` what :func:`first_token` calls, for the code run inside (this task only:
+    a context variable, so concurrent calls each report to their own step). A class rather
+    than a ``@contextmanager`` generator: it is entered around every model call."""
+
+    __slots__ = ("_hook", "_token")
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        self._hook = hook
+
+    def __enter__(self) -> None:
+        self._token = _first_token.set(self._hook)
+
+    def __exit__(self, *exc: object) -> None:
+        _first_token.reset(self._token)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from scriptgen.errors import InvalidOutputError
 from scriptgen.models import CallUsage, Outline
 from scriptgen.providers import demo_writer
-from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest
+from scriptgen.providers.base import Generation, OutputT, StepKind, StepRequest, first_token
 from scriptgen.tokens import estimate_tokens
 
 DEMO_MODEL = "showrunner-demo"
@@ -28,8 +28,10 @@ class DemoProvider:
 
     A call lasts ``time_to_first_token + seconds_per_token * output_tokens``, or the fixed
     ``latencies[step.kind]`` when given (the benchmark's known latencies). An outline streams its
-    scenes over that time to a step's ``on_partial``, as a model's does. Usage mimics prompt
-    caching: a shared prefix seen before is reported as read from the cache.
+    scenes over that time to a step's ``on_partial``, as a model's does; its first token is
+    reported after ``time_to_first_token`` (a streamed outline's with its first piece; never for
+    a fixed latency). Usage mimics prompt caching: a shared prefix seen before is reported as
+    read from the cache.
     """
 
     name = "demo"
@@ -65,7 +67,12 @@ class DemoProvider:
         )
         if delay > 0 and step.on_partial is not None and isinstance(value, Outline):
             await self._stream_outline(value, delay, step.on_partial)
-        elif delay > 0:
+        elif delay > 0 and step.kind not in self.latencies:
+            begins = min(self.time_to_first_token, delay)
+            await self._sleep(begins)
+            first_token()
+            await self._sleep(delay - begins)
+        elif delay > 0:  # a fixed latency says nothing of when the answer would begin
             await self._sleep(delay)
         prefix = "\n".join((step.system, *step.shared_context))
         digest = hashlib.sha256(prefix.encode()).hexdigest()
@@ -91,6 +98,7 @@ class DemoProvider:
         scenes: list[dict[str, Any]] = data["scenes"]
         unit = delay / (len(scenes) + 1)
         await self._sleep(unit)
+        first_token()
         for n in range(1, len(scenes)):
             await self._sleep(unit)
             on_partial({**data, "scenes": [*scenes[:n], {"heading": scenes[n]["heading"]}]})

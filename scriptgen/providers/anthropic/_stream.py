@@ -15,6 +15,8 @@ for correctness: the HTTP client, status errors and ``error`` events raised as
 
 The tool input is parsed once, when the answer ends; a step that wants it as it streams
 (``StepRequest.on_partial``) gets a lenient parse each time a delta opens or closes an object.
+An attempt's first content delta is its first token, reported to the step's timing
+(:func:`~scriptgen.providers.base.first_token`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import jiter
 from anthropic import AsyncAnthropic, AsyncStream
 from anthropic.types import Message, MessageParam, TextBlockParam
 from pydantic import ValidationError
+
+from scriptgen.providers.base import first_token
 
 __all__ = ["Wire", "open_stream", "read_message"]
 
@@ -105,10 +109,14 @@ async def read_message(
     }
     blocks: list[dict[str, Any]] = []
     inputs: dict[int, list[str]] = {}
+    begun = False
     async for item in stream:
         event = cast(dict[str, Any], item)
         kind = event.get("type")
         if kind == "content_block_delta":
+            if not begun:
+                begun = True
+                first_token()
             index, delta = event["index"], event["delta"]
             if delta.get("type") == "input_json_delta":
                 piece = delta.get("partial_json", "")
