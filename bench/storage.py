@@ -1,6 +1,9 @@
 """What the SQLite storage costs: checkpoint writes under load, resuming after a restart, file size.
 
-    uv run python bench/storage.py [--quick]
+    uv run python bench/storage.py [--quick] [--database-url postgresql://...]
+
+With ``--database-url`` it runs instead the checkpoint replay and the resume on that PostgreSQL
+database beside an SQLite file (``bench/_postgres.py``).
 
 Prints tables and writes nothing outside a temporary directory that it removes. Everything runs
 on real files (WAL, synchronous=NORMAL, as ``Database.open`` configures them) on this machine's
@@ -104,7 +107,7 @@ from scriptgen.generator import ScriptGenerator
 from scriptgen.models import CallUsage, EpisodeRequest, Script
 from scriptgen.providers.base import StepKind
 from scriptgen.providers.demo import DemoProvider
-from storage import Database, EpisodeStore, SqliteCheckpoints
+from storage import Database, EpisodeStore, SqliteCheckpoints, SqliteDatabase
 from storage._group import GroupCommit, Pending
 from storage._time import to_db
 from storage.database import SqlValue
@@ -219,7 +222,7 @@ class TimedGroupCommit(GroupCommit):
                 marks.started, marks.committed = started, committed
 
 
-class TimedDatabase(Database):
+class TimedDatabase(SqliteDatabase):
     """The product's Database, with its group commit timed (nothing else differs)."""
 
     def __init__(
@@ -382,7 +385,7 @@ class TimedCheckpoints(SqliteCheckpoints):
         self._committed[(self.episode_id, key)] = time.perf_counter()
 
 
-async def writer_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> Samples:
+async def writer_run(path: str | Path, episodes: Sequence[Recorded], mode: Mode) -> Samples:
     """Replay as the generator saves: each step handed to its episode's ``CheckpointWriter``
     over ``SqliteCheckpoints``. ``total`` is what the step waits for (the hand-over), ``on_disk``
     the time from the hand-over to the commit; each episode settles after its last save (the
@@ -429,7 +432,7 @@ async def previous_run(path: Path, episodes: Sequence[Recorded], mode: Mode) -> 
     and its cursor's close, COMMIT: five round trips to the worker thread, each save queued on
     the lock), with SQLite's automatic checkpoints inside COMMIT (``wal_autocheckpoint=1000``)
     and no background checkpoints. Same SQL, so the same rows."""
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         wal, db._wal = db._wal, None
         if wal is not None:
@@ -894,8 +897,26 @@ async def main(quick: bool) -> None:
     print(f"\nTotal run time {time.perf_counter() - began:.1f} s; load average after: {load()}")
 
 
+async def postgres_main(url: str, quick: bool) -> None:
+    from bench._postgres import compare
+
+    began = time.perf_counter()
+    episodes = [await record(seed, 4 + seed % 9) for seed in range(EPISODES)]
+    print(f"Load average before: {load()}")
+    for line in await compare(url, episodes, quick):
+        print(line)
+    print(f"Total run time {time.perf_counter() - began:.1f} s; load average after: {load()}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rows and runs")
+    parser.add_argument(
+        "--database-url",
+        help="postgresql://...: compare PostgreSQL (in a schema of its own) with SQLite",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.quick))
+    if arguments.database_url:
+        asyncio.run(postgres_main(arguments.database_url, arguments.quick))
+    else:
+        asyncio.run(main(arguments.quick))

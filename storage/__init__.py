@@ -1,10 +1,11 @@
 """Showrunner's persistence: episodes, their checkpointed steps and the usage ledger, rooms
 (series bibles, writers, continuity), rewrites with their revisions, and guilds' budgets with
-the reservations held against them, in SQLite.
+the reservations held against them, in an SQLite file (the default) or in PostgreSQL
+(``Database.open("postgresql://...")``), with the same stores, SQL and migrations.
 
 Knows nothing of Discord: guilds, channels and authors are plain ints. Typical wiring::
 
-    async with await Database.open(settings.database_path) as db:
+    async with await Database.open(settings.database) as db:
         episodes = EpisodeStore(db)
         rooms = RoomStore(db)
         rewrites = RewriteStore(db)
@@ -19,7 +20,7 @@ Knows nothing of Discord: guilds, channels and authors are plain ints. Typical w
 """
 
 from storage.budgets import BudgetStore, Reservation, UsageReport, UsageRow
-from storage.checkpoints import SqliteCheckpoints, rewrite_prefix
+from storage.checkpoints import DatabaseCheckpoints, SqliteCheckpoints, rewrite_prefix
 from storage.database import Database, Transaction
 from storage.episodes import (
     FINISHED,
@@ -51,6 +52,7 @@ from storage.rewrites import (
     normalize_rewrite_id,
 )
 from storage.rooms import Role, RoomRecord, RoomStore, Writer
+from storage.sqlite import SqliteDatabase
 from storage.usage import Outcome, UsageLog
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStore",
     "Database",
+    "DatabaseCheckpoints",
     "DuplicateName",
     "EpisodeLimitReached",
     "EpisodeRecord",
@@ -81,6 +84,7 @@ __all__ = [
     "RoomStore",
     "SceneBusy",
     "SqliteCheckpoints",
+    "SqliteDatabase",
     "StorageError",
     "Transaction",
     "UsageLog",

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from storage.database import SqlValue
 
     Run = Callable[[str, Sequence[SqlValue]], Awaitable[object]]
+    Statement = Callable[[str, int, int], str]
 
 __all__ = ["MAX_ROWS", "GroupCommit", "Pending"]
 
@@ -66,11 +67,15 @@ class GroupCommit:
         run: Run,
         committed: Callable[[], None],
         max_rows: int = MAX_ROWS,
+        statement: Statement | None = None,
     ) -> None:
         """``run(sql, params)`` executes one statement on the connection (lock held by us);
         ``committed()`` is called after each statement that committed. ``max_rows=1`` turns
-        grouping off (the bench measures what it is worth)."""
+        grouping off (the bench measures what it is worth). ``statement(head, width, count)``
+        writes the statement of ``count`` rows of ``width`` values when ``head`` followed by
+        ``(?, ...)`` per row is not it (PostgreSQL's checkpoint saves)."""
         self.max_rows = max_rows
+        self._statement = statement or _values_statement
         self._label = label
         self._lock = lock
         self._run = run
@@ -165,10 +170,15 @@ class GroupCommit:
 
     async def _write(self, head: str, rows: Sequence[Pending]) -> None:
         """One statement, in autocommit: it is its own transaction."""
-        marks = "(" + ", ".join("?" * len(rows[0].row)) + ")"
-        sql = head + ", ".join([marks] * len(rows))
+        sql = self._statement(head, len(rows[0].row), len(rows))
         await self._run(sql, [value for pending in rows for value in pending.row])
         self._committed()
+
+
+def _values_statement(head: str, width: int, count: int) -> str:
+    """``INSERT INTO t (a, b) VALUES (?, ?), (?, ?)``: ``count`` rows after ``head``."""
+    marks = "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([marks] * count)
 
 
 def _may_be_one_rows_fault(err: Exception) -> bool:
@@ -176,7 +186,11 @@ def _may_be_one_rows_fault(err: Exception) -> bool:
     cause = err.__cause__ if isinstance(err, StorageError) else err
     if isinstance(err, StorageError) and cause is None:
         return False  # raised by us: the database is closed
-    return not isinstance(cause, sqlite3.OperationalError)
+    state = getattr(cause, "sqlstate", None)
+    if isinstance(state, str):
+        # PostgreSQL's classes: 21 one key twice in the statement, 22 a value, 23 a constraint.
+        return state[:2] in ("21", "22", "23")
+    return not isinstance(cause, sqlite3.OperationalError | OSError)
 
 
 def _succeed(pending: Pending) -> None:

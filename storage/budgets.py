@@ -27,7 +27,6 @@ Months and days are UTC: a month resets on the first at 00:00 UTC, a day at midn
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,8 +35,8 @@ from typing import Final
 from scriptgen.models import UsageTotals
 from scriptgen.pricing import cost_by_model, estimate_cost
 from storage._time import from_db, to_db
-from storage.checkpoints import _REWRITE_KEYS_GLOB
-from storage.database import Database, Transaction
+from storage.checkpoints import rewrite_key_sql
+from storage.database import Database, Row, Transaction
 from storage.errors import BudgetExceeded, QuotaExceeded, StorageError
 from storage.usage import TOTALS_SQL, totals_from_row
 
@@ -61,7 +60,7 @@ _EPSILON: Final = 1e-9
 """Dollars: a reservation exactly filling the budget is allowed, whatever the float rounding."""
 
 _REWRITE_ID_SQL: Final = (
-    f"(CASE WHEN u.step GLOB '{_REWRITE_KEYS_GLOB}'"
+    f"(CASE WHEN {rewrite_key_sql('u.step')}"
     " THEN CAST(substr(u.step, 3, instr(u.step, ':') - 3) AS INTEGER) END)"
 )
 """The rewrite a ledger row belongs to (its step is ``rw{id}:…``), else NULL: the episode's."""
@@ -338,7 +337,7 @@ class BudgetStore:
             f"SELECT {TOTALS_SQL}, u.model AS model,"
             " coalesce(w.author_id, e.author_id) AS writer_id,"
             " coalesce(w.author_name, e.author_name) AS writer_name,"
-            " max(u.id) AS last_id, sum(u.outcome = 'error') AS failed"
+            " max(u.id) AS last_id, sum(CASE WHEN u.outcome = 'error' THEN 1 ELSE 0 END) AS failed"
             " FROM episodes e JOIN usage u ON u.episode_id = e.id"
             f" LEFT JOIN rewrites w ON w.id = {_REWRITE_ID_SQL}"
             " WHERE e.guild_id = ? AND u.created_at >= ?"
@@ -392,8 +391,9 @@ async def _held(reader: Database | Transaction, guild_id: int, stale: str) -> fl
         " LEFT JOIN usage u ON u.episode_id = coalesce(r.episode_id, w.episode_id)"
         "  AND u.created_at >= r.created_at"
         "  AND CASE WHEN r.rewrite_id IS NULL"
-        f"   THEN u.step NOT GLOB '{_REWRITE_KEYS_GLOB}'"
-        "   ELSE u.step GLOB 'rw' || r.rewrite_id || ':*'"
+        f"   THEN NOT {rewrite_key_sql('u.step')}"
+        "   ELSE substr(u.step, 1, length('rw' || r.rewrite_id || ':'))"
+        "    = 'rw' || r.rewrite_id || ':'"
         "  END"
         f" WHERE r.guild_id = ? AND r.settled_at IS NULL AND {_UNFINISHED_WORK_SQL}"
         " GROUP BY r.id, u.model",
@@ -439,7 +439,7 @@ def _work(episode_id: int | None, rewrite_id: int | None) -> tuple[str, int]:
     return "rewrite_id", rewrite_id
 
 
-def _reservation(row: sqlite3.Row) -> Reservation:
+def _reservation(row: Row) -> Reservation:
     return Reservation(
         id=row["id"],
         guild_id=row["guild_id"],

@@ -1,4 +1,4 @@
-"""Checkpoints in SQLite: an episode interrupted by a restart resumes without paying twice.
+"""Checkpoints in the database: an episode interrupted by a restart resumes without paying twice.
 
 Each ``save`` is committed before it returns: a step the generator was told is saved survives a
 crash one instant later. The step and the ledger row of the call that produced it are written
@@ -13,7 +13,7 @@ steps finished while the next model call runs.
 
 A rewrite of a scene keeps its steps in its episode's ``steps`` (its calls are the episode's
 costs, in the episode's ledger) under a key prefix of its own, ``rw{rewrite id}:``. A prefixed
-``SqliteCheckpoints`` sees only its keys, without the prefix, so the generator reuses a
+``DatabaseCheckpoints`` sees only its keys, without the prefix, so the generator reuses a
 rewrite's steps exactly as an episode's; the episode's own (unprefixed) view never sees a
 rewrite's steps.
 """
@@ -33,11 +33,19 @@ from storage.database import Database
 from storage.migrations import STEP_SAVE_COLUMNS, STEP_SAVES
 from storage.usage import USAGE_COLUMNS, usage_from_row, usage_values
 
-__all__ = ["SqliteCheckpoints", "rewrite_prefix"]
+__all__ = ["DatabaseCheckpoints", "SqliteCheckpoints", "rewrite_key_sql", "rewrite_prefix"]
 
 _REWRITE_PREFIX: Final = re.compile(r"rw[0-9]+:")
-_REWRITE_KEYS_GLOB: Final = "rw[0-9]*:*"
-"""The keys of every rewrite's steps, which an episode's own view leaves out."""
+
+
+def rewrite_key_sql(column: str) -> str:
+    """SQL true where ``column`` holds a rewrite's key (``rw12:…``, what GLOB 'rw[0-9]*:*'
+    matches), which an episode's own view leaves out. Written without GLOB, which PostgreSQL
+    lacks: one spelling for both dialects. ``column`` comes from code, never from input."""
+    return (
+        f"(substr({column}, 1, 2) = 'rw' AND substr({column}, 3, 1) BETWEEN '0' AND '9'"
+        f" AND instr({column}, ':') > 3)"
+    )
 
 
 def rewrite_prefix(rewrite_id: int) -> str:
@@ -45,7 +53,7 @@ def rewrite_prefix(rewrite_id: int) -> str:
     return f"rw{rewrite_id}:"
 
 
-class SqliteCheckpoints:
+class DatabaseCheckpoints:
     """The :class:`scriptgen.checkpoints.Checkpoints` of one episode, kept in the database.
 
     ``prefix`` (``rewrite_prefix(rewrite.id)``) makes it the checkpoints of one rewrite of the
@@ -66,8 +74,8 @@ class SqliteCheckpoints:
             where = "substr(s.key, 1, ?) = ?"
             params: tuple[int | str, ...] = (self.episode_id, len(self.prefix), self.prefix)
         else:
-            where = "s.key NOT GLOB ?"
-            params = (self.episode_id, _REWRITE_KEYS_GLOB)
+            where = f"NOT {rewrite_key_sql('s.key')}"
+            params = (self.episode_id,)
         rows = await self._db.fetchall(
             "SELECT s.key, s.payload, u.* FROM steps s JOIN usage u ON u.id = s.usage_id"
             f" WHERE s.episode_id = ? AND {where} ORDER BY s.created_at, s.key",
@@ -113,3 +121,7 @@ class SqliteCheckpoints:
 
     def _strip(self, text: str) -> str:
         return text.removeprefix(self.prefix)
+
+
+SqliteCheckpoints = DatabaseCheckpoints
+"""The name from before PostgreSQL, which ``bot/`` and the tests use: the same class."""

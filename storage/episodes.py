@@ -22,14 +22,13 @@ The life of an episode::
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Final
 
 from scriptgen.models import EpisodeRequest, Script
 from storage._time import to_db
-from storage.database import Database, SqlValue, Transaction
+from storage.database import Database, Row, SqlValue, Transaction
 from storage.errors import EpisodeLimitReached, RoomNotFound, StorageError
 from storage.records import (
     FINISHED,
@@ -382,7 +381,7 @@ async def _end_in(
     values: dict[str, SqlValue],
     *,
     where: str,
-) -> sqlite3.Row | None:
+) -> Row | None:
     """Inside ``tx``: move to a final state with the ledger's totals; the changed row, if any."""
     row = await tx.fetchone(
         f"SELECT {TOTALS_SQL} FROM usage u WHERE u.episode_id = ?", (episode_id,)
@@ -405,7 +404,7 @@ async def _set(
 
 async def _set_returning(
     tx: Transaction, episode_id: int, values: dict[str, SqlValue], *, where: str | None
-) -> sqlite3.Row | None:
+) -> Row | None:
     """``UPDATE episodes SET … WHERE id = ? [AND where] RETURNING *``: the row if it changed.
 
     Column names and ``where`` come from this module's code, never from input.
@@ -423,6 +422,6 @@ def _in_guilds(sql: str, guild_ids: Collection[int] | None) -> tuple[str, list[S
         return sql + " ORDER BY id", []
     # One JSON parameter rather than one ? per guild: no limit on how many guilds a shard has.
     return (
-        sql + " AND guild_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        sql + " AND guild_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY id",
         [json.dumps(sorted(set(guild_ids)))],
     )

@@ -27,15 +27,15 @@ from storage._time import to_db
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    from storage.database import Database, Params, Transaction
+    from storage.database import Database, Dialect, Params, Row, Transaction
 
 __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
     "STEP_SAVES",
+    "STEP_SAVES_POSTGRES",
     "STEP_SAVE_COLUMNS",
+    "STEP_SAVE_TYPES_POSTGRES",
     "TEMP_SCHEMA",
     "Migration",
     "applied_migrations",
@@ -69,10 +69,7 @@ async def migrate(db: Database, migrations: list[Migration] | None = None) -> li
     known = [fn.__name__ for fn in migrations]
     async with db.transaction() as tx:
         await _refuse_foreign(db, tx)
-        await tx.execute(
-            "CREATE TABLE IF NOT EXISTS _migrations ("
-            " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT"
-        )
+        await tx.execute(_MIGRATIONS_TABLE[db.dialect])
     recorded = await applied_migrations(db)
     unknown = [name for name in recorded if name not in known]
     if unknown:
@@ -82,6 +79,8 @@ async def migrate(db: Database, migrations: list[Migration] | None = None) -> li
         )
     applied: list[str] = []
     for fn in migrations:
+        if fn.__name__ in recorded:
+            continue  # never unrecorded: an up-to-date database opens without a write
         async with db.transaction() as tx:
             # Checked again inside the write lock: another process may have just applied it.
             done = await tx.fetchone("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,))
@@ -98,14 +97,29 @@ async def migrate(db: Database, migrations: list[Migration] | None = None) -> li
 
 async def applied_migrations(db: Database) -> list[str]:
     """The names recorded in ``_migrations``, in the order they were applied."""
-    rows = await db.fetchall("SELECT name FROM _migrations ORDER BY rowid")
+    order = "rowid" if db.dialect == "sqlite" else "seq"
+    rows = await db.fetchall(f"SELECT name FROM _migrations ORDER BY {order}")
     return [str(row[0]) for row in rows]
 
 
-class _Reader(Protocol):
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]: ...
+_MIGRATIONS_TABLE: Final[dict[Dialect, str]] = {
+    "sqlite": (
+        "CREATE TABLE IF NOT EXISTS _migrations ("
+        " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT"
+    ),
+    # PostgreSQL has no rowid to keep the order migrations were applied in.
+    "postgresql": (
+        "CREATE TABLE IF NOT EXISTS _migrations ("
+        " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL,"
+        " seq BIGINT GENERATED ALWAYS AS IDENTITY)"
+    ),
+}
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None: ...
+
+class _Reader(Protocol):
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
 
 async def refuse_foreign(db: Database) -> None:
@@ -121,14 +135,17 @@ async def create_temp_schema(db: Database) -> None:
 
 
 async def _refuse_foreign(db: Database, reader: _Reader) -> None:
-    row = await reader.fetchone("PRAGMA application_id")
-    application_id = int(row[0]) if row is not None else 0
-    tables = {
-        str(r[0])
-        for r in await reader.fetchall(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    if db.dialect == "sqlite":
+        row = await reader.fetchone("PRAGMA application_id")
+        application_id = int(row[0]) if row is not None else 0
+        listing = "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    else:
+        # A PostgreSQL database has no application id: its tables alone tell.
+        application_id = 0
+        listing = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         )
-    }
+    tables = {str(r[0]) for r in await reader.fetchall(listing)}
     if application_id not in (0, APPLICATION_ID) or (tables and "_migrations" not in tables):
         raise StorageError(
             f"{db.label} belongs to another application (it has tables but no Showrunner "
@@ -153,7 +170,8 @@ async def m001_initial(tx: Transaction) -> None:
     - Partial indexes cover exactly the unfinished episodes, which is what start-up and the
       per-writer limits ask about, and stay small however much history accumulates.
     """
-    await tx.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    if tx.db.dialect == "sqlite":
+        await tx.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     await tx.execute(
         """
         CREATE TABLE episodes (
@@ -504,6 +522,45 @@ STEP_SAVE_COLUMNS: Final = (
     "retries",
     "created_at",
 )
+
+STEP_SAVES_POSTGRES: Final = """
+    WITH saves (episode_id, key, payload, step, model, input_tokens, output_tokens,
+        cache_write_tokens, cache_read_tokens, latency_s, retries, created_at) AS (VALUES {rows}),
+    numbered AS (SELECT nextval(pg_get_serial_sequence('usage', 'id')) AS usage_id, * FROM saves),
+    ledger AS (
+        INSERT INTO usage (id, episode_id, step, model, input_tokens, output_tokens,
+            cache_write_tokens, cache_read_tokens, latency_s, retries, outcome, created_at)
+        SELECT usage_id, episode_id, step, model, input_tokens, output_tokens,
+            cache_write_tokens, cache_read_tokens, latency_s, retries, 'ok', created_at
+        FROM numbered
+    )
+    INSERT INTO steps (episode_id, key, payload, usage_id, created_at)
+    SELECT episode_id, key, payload, usage_id, created_at FROM numbered
+    ON CONFLICT (episode_id, key) DO UPDATE
+    SET payload = excluded.payload, usage_id = excluded.usage_id, created_at = excluded.created_at
+"""
+"""What :data:`STEP_SAVES` is on PostgreSQL, where a pooled connection has no temp schema of
+ours: one statement writing the ledger rows and the steps of ``{rows}``, rows of values in the
+order of :data:`STEP_SAVE_COLUMNS` cast to :data:`STEP_SAVE_TYPES_POSTGRES`. Each ledger id is
+drawn first (``numbered`` is evaluated once: it calls ``nextval``), so each step points at its
+own call. A migration that changes the ``usage`` or ``steps`` columns changes these too, as it
+changes :data:`TEMP_SCHEMA`."""
+
+STEP_SAVE_TYPES_POSTGRES: Final = (
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "double precision",
+    "bigint",
+    "text",
+)
+"""The type of each of :data:`STEP_SAVE_COLUMNS`: parameters in ``VALUES`` have none."""
 
 TEMP_SCHEMA: Final = (
     f"CREATE TEMP VIEW step_saves ({', '.join(STEP_SAVE_COLUMNS)})"

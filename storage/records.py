@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, cast, get_args
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from scriptgen.models import EpisodeRequest, Script, UsageTotals
 from storage._time import from_db
+from storage.database import Row
 from storage.errors import StorageError
 
 EpisodeStatus = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -101,7 +101,7 @@ class EpisodeRecord:
         return premise if len(premise) <= 60 else premise[:59].rstrip() + "…"
 
 
-def record_from_row(label: str, row: sqlite3.Row) -> EpisodeRecord:
+def record_from_row(label: str, row: Row) -> EpisodeRecord:
     """A row of ``episodes`` as a record; JSON this version cannot read is a StorageError."""
     status = row["status"]
     if status not in STATUSES:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, cast, get_args
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from scriptgen.models import Script
 from storage._time import from_db
 from storage.checkpoints import rewrite_prefix
+from storage.database import Row
 from storage.errors import StorageError
 from storage.records import EpisodeRecord
 
@@ -96,7 +96,7 @@ class Revision:
     author_id: int
 
 
-def rewrite_from_row(label: str, row: sqlite3.Row) -> RewriteRecord:
+def rewrite_from_row(label: str, row: Row) -> RewriteRecord:
     status = row["status"]
     if status not in _STATUSES:
         raise StorageError(f"{label}: rewrite {row['public_id']} has status {status!r}")
@@ -127,7 +127,7 @@ def rewrite_from_row(label: str, row: sqlite3.Row) -> RewriteRecord:
     )
 
 
-def revision_from_row(label: str, row: sqlite3.Row) -> Revision:
+def revision_from_row(label: str, row: Row) -> Revision:
     return Revision(
         episode_id=row["episode_id"],
         number=row["number"],
@@ -141,7 +141,7 @@ def revision_from_row(label: str, row: sqlite3.Row) -> Revision:
     )
 
 
-def script_from_row(label: str, row: sqlite3.Row) -> Script:
+def script_from_row(label: str, row: Row) -> Script:
     """The ``script`` column of a row holding ``number`` and ``episode_id`` too."""
     try:
         return Script.model_validate_json(row["script"])

@@ -21,13 +21,12 @@ Rules, as in :mod:`storage.episodes`:
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Final
 
 from scriptgen.models import Script
 from storage._time import to_db
-from storage.database import Database, SqlValue, Transaction
+from storage.database import Database, Row, SqlValue, Transaction
 from storage.errors import SceneBusy, StorageError
 from storage.records import MAX_ERROR_CHARS, EpisodeRecord, new_public_id, normalize_public_id
 from storage.rewrite_records import (
@@ -310,6 +309,26 @@ class RewriteStore:
             )
             return _tally(await tx.fetchall(_TALLY_SQL, (rewrite_id,)))
 
+    async def pick(self, rewrite_id: int, take: int, by: str) -> bool:
+        """The showrunner picks ``take``, kept before the ballot's buttons go: a process that
+        dies before the revision is made makes it at its next start. ``False`` unless the
+        rewrite is being voted on and nothing was picked yet; ``ValueError`` for a take it
+        lacks."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT public_id, takes FROM rewrites WHERE id = ? AND status = 'voting'"
+                " AND chosen_take IS NULL",
+                (rewrite_id,),
+            )
+            if row is None:
+                return False
+            if not 1 <= take <= row["takes"]:
+                raise ValueError(f"rewrite {row['public_id']} has no take {take}")
+            await _set(
+                tx, rewrite_id, {"chosen_take": take, "chosen_by": by}, where="status = 'voting'"
+            )
+            return True
+
     async def tally(self, rewrite_id: int) -> dict[int, int]:
         """Votes per take, every take listed (0 for none); ``{}`` if there is no such rewrite."""
         return _tally(await self._db.fetchall(_TALLY_SQL, (rewrite_id,)))
@@ -404,11 +423,11 @@ def _rebased(script: Script, latest: Script, scene: int) -> Script:
 
 _TALLY_SQL: Final = (
     "SELECT r.takes, v.take, count(v.user_id) AS votes FROM rewrites r"
-    " LEFT JOIN rewrite_votes v ON v.rewrite_id = r.id WHERE r.id = ? GROUP BY v.take"
+    " LEFT JOIN rewrite_votes v ON v.rewrite_id = r.id WHERE r.id = ? GROUP BY r.takes, v.take"
 )
 
 
-def _tally(rows: list[sqlite3.Row]) -> dict[int, int]:
+def _tally(rows: list[Row]) -> dict[int, int]:
     if not rows:
         return {}
     counts = {int(row["take"]): int(row["votes"]) for row in rows if row["take"] is not None}
@@ -434,6 +453,6 @@ def _in_guilds(where: str, guild_ids: Collection[int] | None) -> tuple[str, list
     if guild_ids is None:
         return sql + " ORDER BY id", []
     return (
-        sql + " AND guild_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        sql + " AND guild_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY id",
         [json.dumps(sorted(set(guild_ids)))],
     )

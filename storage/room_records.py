@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from storage._time import from_db
+from storage.database import Row
 
 __all__ = ["RoomRecord", "Writer", "name_key", "room_from_row", "text_key", "writer_from_row"]
 
@@ -57,7 +57,7 @@ def text_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def room_from_row(row: sqlite3.Row) -> RoomRecord:
+def room_from_row(row: Row) -> RoomRecord:
     return RoomRecord(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -73,7 +73,7 @@ def room_from_row(row: sqlite3.Row) -> RoomRecord:
     )
 
 
-def writer_from_row(row: sqlite3.Row) -> Writer:
+def writer_from_row(row: Row) -> Writer:
     return Writer(
         user_id=row["user_id"],
         user_name=row["user_name"],

@@ -16,7 +16,6 @@ and voice are what the model is given).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -25,7 +24,7 @@ from pydantic import ValidationError
 from scriptgen.bible import MAX_CHARACTERS, MAX_GAG_CHARS, MAX_GAGS
 from scriptgen.models import Character, EpisodeSummary, SeriesBible
 from storage._time import to_db
-from storage.database import Database, SqlValue, Transaction
+from storage.database import Database, Row, SqlValue, Transaction
 from storage.errors import (
     DuplicateName,
     RoomExists,
@@ -394,6 +393,16 @@ class RoomStore:
                 > 0
             )
 
+    async def unsummarized(self) -> list[int]:
+        """Finished room episodes with no summary: the process died between an episode's end
+        and its summary (start-up writes them, so continuity misses none)."""
+        rows = await self._db.fetchall(
+            "SELECT e.id FROM episodes e WHERE e.room_id IS NOT NULL AND e.status = 'done'"
+            " AND NOT EXISTS (SELECT 1 FROM room_summaries s WHERE s.episode_id = e.id)"
+            " ORDER BY e.id"
+        )
+        return [int(row["id"]) for row in rows]
+
     async def recent_summaries(
         self, room_id: int, limit: int = 20
     ) -> list[tuple[str, EpisodeSummary]]:
@@ -475,14 +484,14 @@ def _first_repeat(items: Sequence[str], key: Callable[[str], str]) -> str | None
     return None
 
 
-async def _room_row(tx: Transaction, room_id: int) -> sqlite3.Row:
+async def _room_row(tx: Transaction, room_id: int) -> Row:
     row = await tx.fetchone("SELECT * FROM rooms WHERE id = ?", (room_id,))
     if row is None:
         raise RoomNotFound(room_id)
     return row
 
 
-async def _touch(tx: Transaction, room_id: int) -> sqlite3.Row:
+async def _touch(tx: Transaction, room_id: int) -> Row:
     """Move the room's ``updated_at`` (its bible or writers changed); the room's row.
 
     Also the existence check of every write: :class:`RoomNotFound` if the room is gone.
@@ -495,7 +504,7 @@ async def _touch(tx: Transaction, room_id: int) -> sqlite3.Row:
     return row
 
 
-async def _set_room(tx: Transaction, room_id: int, fields: dict[str, str]) -> sqlite3.Row | None:
+async def _set_room(tx: Transaction, room_id: int, fields: dict[str, str]) -> Row | None:
     return await tx.fetchone(
         "UPDATE rooms SET name = ?, logline = ?, tone = ?, setting = ?, updated_at = ?"
         " WHERE id = ? RETURNING *",
@@ -522,7 +531,7 @@ async def _next_position(tx: Transaction, table: str, room_id: int) -> int:
     return int(row[0]) if row is not None else 1
 
 
-async def _character_row(tx: Transaction, room_id: int, name: str) -> sqlite3.Row | None:
+async def _character_row(tx: Transaction, room_id: int, name: str) -> Row | None:
     return await tx.fetchone(
         "SELECT * FROM room_characters WHERE room_id = ? AND name_key = ?",
         (room_id, name_key(name)),
@@ -557,7 +566,7 @@ async def _insert_gag(tx: Transaction, room_id: int, position: int, text: str) -
     )
 
 
-def _returned(db: Database, row: sqlite3.Row | None) -> RoomRecord:
+def _returned(db: Database, row: Row | None) -> RoomRecord:
     if row is None:  # pragma: no cover - INSERT/UPDATE … RETURNING of a checked row
         raise StorageError(f"{db.label}: writing a room returned no row")
     return room_from_row(row)

@@ -7,13 +7,12 @@ final script does not list, and an operator's bill is the ledger's sum.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Final, Literal
 
 from scriptgen.models import CallUsage, UsageTotals
 from storage._time import to_db
-from storage.database import Database, Transaction
+from storage.database import Database, Row, Transaction
 from storage.errors import StorageError
 
 __all__ = ["Outcome", "UsageLog"]
@@ -74,6 +73,14 @@ class UsageLog:
             params.append(to_db(since))
         return totals_from_row(await self._db.fetchone(sql, params))
 
+    async def totals_by_model(self, since: datetime) -> dict[str, UsageTotals]:
+        """Every call of every guild from ``since`` (aware), by model: what they cost."""
+        rows = await self._db.fetchall(
+            f"SELECT {TOTALS_SQL}, u.model FROM usage u WHERE u.created_at >= ? GROUP BY u.model",
+            (to_db(since),),
+        )
+        return {str(row["model"]): totals_from_row(row) for row in rows}
+
 
 async def insert_usage(tx: Transaction, episode_id: int, usage: CallUsage, outcome: Outcome) -> int:
     """Insert one ledger row inside ``tx``; return its id."""
@@ -106,7 +113,7 @@ def usage_values(
     )
 
 
-def usage_from_row(row: sqlite3.Row) -> CallUsage:
+def usage_from_row(row: Row) -> CallUsage:
     """A :class:`CallUsage` from a row holding the ``usage`` columns."""
     return CallUsage(
         step=row["step"],
@@ -120,7 +127,7 @@ def usage_from_row(row: sqlite3.Row) -> CallUsage:
     )
 
 
-def totals_from_row(row: sqlite3.Row | None) -> UsageTotals:
+def totals_from_row(row: Row | None) -> UsageTotals:
     if row is None:
         return UsageTotals()
     return UsageTotals(

@@ -20,6 +20,7 @@ from bot.settings import Settings
 
 DISCORD_SECRET = "discord-token-s3cr3t-VALUE"
 ANTHROPIC_SECRET = "sk-ant-s3cr3t-VALUE"
+POSTGRES_SECRET = "pg-s3cr3t-VALUE"
 SAFETY_NET = {"SHOWRUNNER_DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"}
 """Should a scenario ever get past the settings, it fails fast instead of calling Discord."""
 
@@ -35,6 +36,23 @@ SCENARIOS = {
     "empty-token": Scenario({"DISCORD_TOKEN": "", "SHOWRUNNER_PROVIDER": "demo"}),
     "no-anthropic-key": Scenario({"DISCORD_TOKEN": "t"}),
     "unknown-provider": Scenario({"DISCORD_TOKEN": "t", "SHOWRUNNER_PROVIDER": "nope"}),
+    "database-url-not-postgres": Scenario(
+        {
+            "DISCORD_TOKEN": "t",
+            "SHOWRUNNER_PROVIDER": "demo",
+            "SHOWRUNNER_DATABASE_URL": "db.sqlite",
+        }
+    ),
+    "postgres-unreachable": Scenario(
+        {
+            "DISCORD_TOKEN": "t",
+            "SHOWRUNNER_PROVIDER": "demo",
+            "SHOWRUNNER_DATABASE_URL": (
+                f"postgresql://showrunner:{POSTGRES_SECRET}@/showrunner"
+                "?host=/nonexistent-showrunner-socket-dir&port=5999"
+            ),
+        }
+    ),
     "zero-parallel-token-in-dotenv": Scenario(
         {"SHOWRUNNER_MAX_PARALLEL_SCENES": "0"},
         dotenv=f"DISCORD_TOKEN={DISCORD_SECRET}\nANTHROPIC_API_KEY={ANTHROPIC_SECRET}\n",
@@ -124,6 +142,23 @@ def test_dotenv_in_the_working_directory_is_read(outcomes: dict[str, Outcome]) -
     """The token only in ./.env: the bad setting's error shows, not 'DISCORD_TOKEN is not set'."""
     line = outcomes["zero-parallel-token-in-dotenv"].one_line()
     assert line.startswith("showrunner: SHOWRUNNER_MAX_PARALLEL_SCENES: ")
+
+
+def test_database_url_must_be_postgresql(outcomes: dict[str, Outcome]) -> None:
+    """SHOWRUNNER_DATABASE_URL is for PostgreSQL; a file path there says where a path goes."""
+    line = outcomes["database-url-not-postgres"].one_line()
+    assert line.startswith("showrunner: SHOWRUNNER_DATABASE_URL: must be a postgresql:// URL")
+    assert "SHOWRUNNER_DB_PATH" in line
+
+
+def test_unreachable_postgresql_is_one_line_without_the_password(
+    outcomes: dict[str, Outcome],
+) -> None:
+    """No server behind the URL: one line saying so, before Discord, without the password."""
+    outcome = outcomes["postgres-unreachable"]
+    line = outcome.one_line()
+    assert "cannot reach PostgreSQL at postgresql://showrunner@/showrunner" in line
+    assert POSTGRES_SECRET not in outcome.stderr
 
 
 def test_secrets_never_appear_in_the_error(outcomes: dict[str, Outcome]) -> None:

@@ -1,4 +1,10 @@
-"""Fixtures for the storage tests: real SQLite files under tmp_path, a clock the tests move."""
+"""Fixtures for the storage tests: a clock the tests move, and real databases of both dialects.
+
+Tests that take ``db`` (or ``db_target``) run twice, ids ``sqlite`` (a real file under tmp_path)
+and ``postgres`` (a fresh database on a throwaway server, ``postgres_server.py``). Tests about
+SQLite itself (WAL, files, group commit) are marked ``sqlite_only``. Without PostgreSQL's
+binaries the ``postgres`` runs are skipped, except in CI (``CI`` set), where they fail.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from scriptgen.models import (
     Script,
 )
 from storage import Database, EpisodeRecord, EpisodeStore
+from tests.storage.postgres_server import PostgresServer
 
 # Snowflake-sized, so a 64-bit column is exercised.
 GUILD = 111_111_111_111_111_111
@@ -56,9 +63,60 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "showrunner.db"
 
 
+DIALECTS: tuple[str, ...] = ("sqlite", "postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: a test about SQLite itself, not run on PostgreSQL"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "dialect" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        dialects = DIALECTS[:1] if sqlite_only else DIALECTS
+        metafunc.parametrize("dialect", dialects, indirect=True)
+
+
 @pytest.fixture
-async def db(db_path: Path, clock: FakeClock) -> AsyncIterator[Database]:
-    async with await Database.open(db_path, clock=clock) as database:
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+async def db_target(
+    dialect: str, db_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str | Path]:
+    """What the ``db`` fixture opens, for a test that opens it again (a restart): the SQLite
+    file's path, or the URL of the shared PostgreSQL database, emptied, schema applied."""
+    if dialect == "sqlite":
+        yield db_path
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    yield await server.reset()
+
+
+@pytest.fixture
+async def new_db_target(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str | Path]:
+    """A database that does not exist yet (SQLite) or is empty (PostgreSQL): for migrations."""
+    if dialect == "sqlite":
+        yield tmp_path / "new" / "showrunner.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await server.new_schema()
+    try:
+        yield url
+    finally:
+        await server.drop_schema(url)
+
+
+@pytest.fixture
+async def db(db_target: str | Path, clock: FakeClock) -> AsyncIterator[Database]:
+    """An open database of the test's dialect, schema up to date."""
+    async with await Database.open(db_target, clock=clock) as database:
         yield database
 
 

@@ -653,6 +653,7 @@ async def test_an_empty_month_has_an_empty_report(budgets: BudgetStore, clock: F
         ),
     ],
 )
+@pytest.mark.sqlite_only  # SQLite's query plans
 async def test_budget_queries_use_their_index(db: Database, sql: str, index: str) -> None:
     """What every start runs inside its write transaction is index searches, not scans."""
     plan = " ".join(str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))

@@ -28,6 +28,7 @@ async def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
     assert path.is_file()
 
 
+@pytest.mark.sqlite_only
 async def test_journal_mode_is_wal(db: Database, db_path: Path) -> None:
     """The file is in WAL mode, so readers in other processes do not block the writer."""
     row = await db.fetchone("PRAGMA journal_mode")
@@ -36,6 +37,7 @@ async def test_journal_mode_is_wal(db: Database, db_path: Path) -> None:
     assert db_path.with_name(db_path.name + "-wal").exists()
 
 
+@pytest.mark.sqlite_only
 async def test_foreign_keys_are_enforced(db: Database) -> None:
     """Foreign keys are on: a step for a missing episode is refused."""
     row = await db.fetchone("PRAGMA foreign_keys")
@@ -49,6 +51,7 @@ async def test_foreign_keys_are_enforced(db: Database) -> None:
             )
 
 
+@pytest.mark.sqlite_only
 async def test_busy_timeout_and_synchronous(db: Database) -> None:
     """Writers wait up to 5 s for a lock, and WAL commits use synchronous=NORMAL."""
     timeout = await db.fetchone("PRAGMA busy_timeout")
@@ -147,9 +150,9 @@ async def test_memory_database_works() -> None:
         assert row[0] == 0
 
 
-async def test_closed_database_raises_storage_error(db_path: Path) -> None:
+async def test_closed_database_raises_storage_error(db_target: str | Path) -> None:
     """Using a closed database is a StorageError; closing twice is harmless."""
-    db = await Database.open(db_path)
+    db = await Database.open(db_target)
     await db.close()
     await db.close()
     with pytest.raises(StorageError, match="closed"):
@@ -256,9 +259,11 @@ async def test_transaction_handle_is_unusable_after_the_block(scratch: Database)
         await tx.execute("INSERT INTO t VALUES (1)")
 
 
-async def test_two_databases_on_one_file_both_write(db_path: Path, scratch: Database) -> None:
+async def test_two_databases_on_one_file_both_write(
+    db_target: str | Path, scratch: Database
+) -> None:
     """Two processes' worth of connections (scale-out) interleave writes without losing any."""
-    async with await Database.open(db_path) as second:
+    async with await Database.open(db_target) as second:
 
         async def write(db: Database, n: int) -> None:
             async with db.transaction() as tx:

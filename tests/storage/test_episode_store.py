@@ -156,14 +156,14 @@ async def test_concurrent_creates_cannot_exceed_the_limit(
 
 
 async def test_list_unfinished_survives_a_restart(
-    db_path: Path, new_episode: NewEpisode, episodes: EpisodeStore, make_script: MakeScript
+    db_target: str | Path, new_episode: NewEpisode, episodes: EpisodeStore, make_script: MakeScript
 ) -> None:
     """A new Database on the same file finds the running episodes, oldest first."""
     a = await new_episode(guild_id=1)
     b = await new_episode(guild_id=2)
     done = await new_episode(guild_id=1)
     await episodes.finish(done.id, make_script(done.request))
-    async with await Database.open(db_path) as restarted:
+    async with await Database.open(db_target) as restarted:
         unfinished = await EpisodeStore(restarted).list_unfinished()
     assert [e.id for e in unfinished] == [a.id, b.id]
 

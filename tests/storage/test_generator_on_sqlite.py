@@ -8,10 +8,14 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import EpisodeRequest
 from storage import Database, EpisodeRecord, SqliteCheckpoints
 from tests.scripted_provider import ScriptedProvider
+
+pytestmark = pytest.mark.sqlite_only  # about SQLite itself: files, WAL, its connection
 
 NewEpisode = Callable[..., Awaitable[EpisodeRecord]]
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from scriptgen.models import CallUsage, SceneDialogue
-from storage import Database, EpisodeRecord, SqliteCheckpoints, StorageError
+from storage import Database, EpisodeRecord, SqliteCheckpoints, SqliteDatabase, StorageError
 from storage._group import GroupCommit
-from storage.database import SqlValue
+from storage.database import Row, SqlValue
+
+pytestmark = pytest.mark.sqlite_only  # about SQLite itself: files, WAL, its connection
 
 NewEpisode = Callable[..., Awaitable[EpisodeRecord]]
 
@@ -24,14 +26,14 @@ def call(step: str, **numbers: int | float) -> CallUsage:
     return CallUsage.model_validate({"step": step, "model": "demo-1", **numbers})
 
 
-async def _count(db: Database, sql: str) -> int:
+async def _count(db: SqliteDatabase, sql: str) -> int:
     row = await db.fetchone(sql)
     assert row is not None
     return int(row[0])
 
 
 @contextlib.asynccontextmanager
-async def connection_held(db: Database) -> AsyncIterator[asyncio.Event]:
+async def connection_held(db: SqliteDatabase) -> AsyncIterator[asyncio.Event]:
     """Another task keeps a transaction open until the event is set: saves meanwhile queue."""
     inside, release = asyncio.Event(), asyncio.Event()
 
@@ -50,12 +52,12 @@ async def connection_held(db: Database) -> AsyncIterator[asyncio.Event]:
 
 
 @pytest.fixture
-def statements(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def statements(db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The statements the database sends to its connection from now on (SQL only)."""
     seen: list[str] = []
     fetchall = db._fetchall
 
-    async def spy(sql: str, params: Sequence[SqlValue] = ()) -> list[sqlite3.Row]:
+    async def spy(sql: str, params: Sequence[SqlValue] = ()) -> list[Row]:
         seen.append(sql)
         return await fetchall(sql, params)
 
@@ -65,7 +67,7 @@ def statements(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 async def test_saves_arriving_together_share_statements(
-    db: Database, new_episode: NewEpisode, statements: list[str]
+    db: SqliteDatabase, new_episode: NewEpisode, statements: list[str]
 ) -> None:
     """Fifty episodes saving at once: fewer than fifty statements, every step with its call."""
     episodes = [await new_episode(author_id=n) for n in range(50)]
@@ -89,7 +91,7 @@ async def test_saves_arriving_together_share_statements(
 
 
 async def test_a_lone_save_is_one_statement(
-    db: Database, new_episode: NewEpisode, statements: list[str]
+    db: SqliteDatabase, new_episode: NewEpisode, statements: list[str]
 ) -> None:
     """Nothing to wait for: one INSERT, its own transaction, and no BEGIN/COMMIT round trips."""
     episode = await new_episode()
@@ -99,7 +101,7 @@ async def test_a_lone_save_is_one_statement(
     assert statements[0].startswith("INSERT INTO temp.step_saves")
 
 
-async def test_one_failing_save_fails_alone(db: Database, new_episode: NewEpisode) -> None:
+async def test_one_failing_save_fails_alone(db: SqliteDatabase, new_episode: NewEpisode) -> None:
     """A save for a missing episode, queued with good ones, fails; the others all land."""
     episodes = [await new_episode(author_id=n) for n in range(10)]
     async with connection_held(db) as release:
@@ -125,7 +127,7 @@ async def test_one_failing_save_fails_alone(db: Database, new_episode: NewEpisod
 
 
 async def test_a_save_cancelled_while_queued_is_not_written(
-    db: Database, new_episode: NewEpisode
+    db: SqliteDatabase, new_episode: NewEpisode
 ) -> None:
     """Cancelled before its statement: withdrawn. The saves queued with it are unaffected."""
     episode = await new_episode()
@@ -164,7 +166,7 @@ async def test_close_writes_the_saves_still_queued(db_path: Path, new_episode: N
 
 
 async def test_saving_inside_a_transaction_is_refused(
-    db: Database, new_episode: NewEpisode
+    db: SqliteDatabase, new_episode: NewEpisode
 ) -> None:
     """The save would wait for the transaction that waits for it: a clear error instead."""
     episode = await new_episode()
@@ -173,7 +175,9 @@ async def test_saving_inside_a_transaction_is_refused(
             await SqliteCheckpoints(db, episode.id).save("outline", DIALOGUE, call("outline"))
 
 
-async def test_failed_calls_are_recorded_grouped(db: Database, new_episode: NewEpisode) -> None:
+async def test_failed_calls_are_recorded_grouped(
+    db: SqliteDatabase, new_episode: NewEpisode
+) -> None:
     """record_failure adds 'error' ledger rows, no steps; concurrent ones all land."""
     episode = await new_episode()
     checkpoints = SqliteCheckpoints(db, episode.id)

@@ -56,7 +56,9 @@ async def _old_episode(db: Database, public_id: str, author_id: int, script: Scr
     return int(row[0])
 
 
-async def _make_old_database(path: Path, version: int, monkeypatch: pytest.MonkeyPatch) -> None:
+async def _make_old_database(
+    path: str | Path, version: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file at ``version`` migrations, holding a done episode with a step and a running one."""
     with monkeypatch.context() as old_code:
         old_code.setattr(storage.migrations, "MIGRATIONS", MIGRATIONS[:version])
@@ -70,10 +72,10 @@ async def _make_old_database(path: Path, version: int, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
 async def test_upgrade_from_every_earlier_version_keeps_episodes(
-    tmp_path: Path, version: int, monkeypatch: pytest.MonkeyPatch
+    new_db_target: str | Path, version: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Episodes written by an older schema survive the upgrade and behave as new ones."""
-    path = tmp_path / "old.db"
+    path = new_db_target
     await _make_old_database(path, version, monkeypatch)
     async with await Database.open(path) as db:
         assert await applied_migrations(db) == [m.__name__ for m in MIGRATIONS]
@@ -92,10 +94,10 @@ async def test_upgrade_from_every_earlier_version_keeps_episodes(
 
 @pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
 async def test_upgraded_episodes_take_rooms_and_rewrites(
-    tmp_path: Path, version: int, monkeypatch: pytest.MonkeyPatch
+    new_db_target: str | Path, version: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An episode from before rooms can be rewritten, summarised into a room, and deleted."""
-    path = tmp_path / "old.db"
+    path = new_db_target
     await _make_old_database(path, version, monkeypatch)
     async with await Database.open(path) as db:
         done = await EpisodeStore(db).get(GUILD, "ep-dddd2")
@@ -122,9 +124,9 @@ async def test_upgraded_episodes_take_rooms_and_rewrites(
         assert await rooms.recent_summaries(room.id) == []
 
 
-async def test_status_shown_tracks_the_final_edit(tmp_path: Path) -> None:
+async def test_status_shown_tracks_the_final_edit(new_db_target: str | Path) -> None:
     """A finished episode is stale until its final status is marked shown."""
-    async with await Database.open(tmp_path / "s.db") as db:
+    async with await Database.open(new_db_target) as db:
         store = EpisodeStore(db)
         record = await store.create(
             guild_id=GUILD,
@@ -143,11 +145,11 @@ async def test_status_shown_tracks_the_final_edit(tmp_path: Path) -> None:
 
 
 async def test_budgets_start_from_the_ledger_of_an_m003_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+    new_db_target: str | Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
 ) -> None:
     """After m004, what was spent before it counts against the month, the writers' earlier
     episodes against their day, and reservations attach to episodes the old schema wrote."""
-    path = tmp_path / "old.db"
+    path = new_db_target
     m003 = [m.__name__ for m in MIGRATIONS].index("m003_rooms") + 1
     with monkeypatch.context() as old_code:
         old_code.setattr(storage.migrations, "MIGRATIONS", MIGRATIONS[:m003])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,21 @@ from storage.migrations import APPLICATION_ID, applied_migrations, migrate
 
 
 async def _names(db: Database, kind: str) -> set[str]:
-    rows = await db.fetchall(
-        "SELECT name FROM sqlite_schema WHERE type = ? AND name NOT LIKE 'sqlite_%'", (kind,)
-    )
+    """The schema's tables or indexes, without those the engine makes for keys itself."""
+    if db.dialect == "sqlite":
+        sql = "SELECT name FROM sqlite_schema WHERE type = ? AND name NOT LIKE 'sqlite_%'"
+        rows = await db.fetchall(sql, (kind,))
+    elif kind == "table":
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        rows = await db.fetchall(sql)
+    else:
+        sql = (
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        )
+        rows = await db.fetchall(sql)
     return {str(r[0]) for r in rows}
 
 
@@ -68,6 +79,7 @@ async def test_migrations_are_recorded_in_order(db: Database) -> None:
     assert await applied_migrations(db) == [fn.__name__ for fn in MIGRATIONS]
 
 
+@pytest.mark.sqlite_only
 async def test_application_id_marks_the_file(db: Database) -> None:
     """The file header says it is a Showrunner database."""
     row = await db.fetchone("PRAGMA application_id")
@@ -75,29 +87,29 @@ async def test_application_id_marks_the_file(db: Database) -> None:
     assert row[0] == APPLICATION_ID
 
 
-async def test_reopening_applies_nothing_twice(db_path: Path) -> None:
+async def test_reopening_applies_nothing_twice(new_db_target: str | Path) -> None:
     """A second open applies no migration and keeps the original records."""
-    async with await Database.open(db_path) as first:
+    async with await Database.open(new_db_target) as first:
         before = await first.fetchall("SELECT name, applied_at FROM _migrations")
-    async with await Database.open(db_path) as second:
+    async with await Database.open(new_db_target) as second:
         assert await migrate(second) == []
         after = await second.fetchall("SELECT name, applied_at FROM _migrations")
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
 
 
-async def test_unknown_future_migration_is_refused(db_path: Path) -> None:
+async def test_unknown_future_migration_is_refused(new_db_target: str | Path) -> None:
     """A database that records a migration this code lacks came from a newer Showrunner."""
-    async with await Database.open(db_path):
-        pass
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', 'later')")
-    conn.close()
+    async with await Database.open(new_db_target) as db, db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO _migrations (name, applied_at) VALUES ('m999_from_the_future', 'later')"
+        )
+        label = db.label
     with pytest.raises(StorageError) as err:
-        await Database.open(db_path)
+        await Database.open(new_db_target)
     message = str(err.value)
     assert "newer Showrunner" in message
     assert "m999_from_the_future" in message
-    assert str(db_path) in message
+    assert label in message
     assert "\n" not in message
 
 
@@ -147,6 +159,7 @@ async def test_new_migration_is_applied_once(db: Database) -> None:
         ),
     ],
 )
+@pytest.mark.sqlite_only  # SQLite's query plans; PostgreSQL plans by table statistics
 async def test_queries_use_their_index(db: Database, sql: str, index: str) -> None:
     """The stores' queries are index searches, not table scans."""
     plan = " ".join(str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))
@@ -196,6 +209,7 @@ async def test_queries_use_their_index(db: Database, sql: str, index: str) -> No
         ),
     ],
 )
+@pytest.mark.sqlite_only
 async def test_room_and_rewrite_queries_use_their_index(db: Database, sql: str, index: str) -> None:
     """The room and rewrite stores' queries are index searches, not table scans."""
     plan = " ".join(str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}"))

@@ -392,6 +392,25 @@ async def test_vote_for_a_missing_take(rewrites: RewriteStore, new_rewrite: NewR
         await rewrites.vote(created.id, 1, 3)
 
 
+async def test_a_pick_is_kept_once_while_voting(
+    rewrites: RewriteStore, new_rewrite: NewRewrite
+) -> None:
+    """The showrunner's pick is stored (for a restart to make it the revision); a second pick,
+    a pick before the vote opens or after it closes, and a missing take are refused."""
+    created = await new_rewrite(takes=2)
+    assert not await rewrites.pick(created.id, 1, "Maya")  # still being written
+    await rewrites.to_voting(created.id)
+    with pytest.raises(ValueError, match="no take 3"):
+        await rewrites.pick(created.id, 3, "Maya")
+    assert await rewrites.pick(created.id, 2, "Maya")
+    assert not await rewrites.pick(created.id, 1, "Maya")
+    picked = await rewrites.get_by_id(created.id)
+    assert picked is not None and picked.status == "voting"
+    assert (picked.chosen_take, picked.chosen_by) == (2, "Maya")
+    await rewrites.cancel(created.id, "Maya")
+    assert not await rewrites.pick(created.id, 1, "Maya")
+
+
 async def test_tally_of_a_missing_rewrite(rewrites: RewriteStore) -> None:
     """No such rewrite: an empty tally."""
     assert await rewrites.tally(404) == {}

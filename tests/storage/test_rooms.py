@@ -440,6 +440,25 @@ async def test_summaries_newest_first_with_public_ids(
     assert await rooms.recent_summaries(room.id, limit=1) == [(second.public_id, summary("Two"))]
 
 
+async def test_unsummarized_lists_finished_room_episodes_without_a_summary(
+    rooms: RoomStore,
+    room: RoomRecord,
+    new_episode: NewEpisode,
+    episodes: EpisodeStore,
+    make_script: Callable[[EpisodeRequest], Script],
+) -> None:
+    """Done, in a room, no summary: listed until its summary is written; others never."""
+    done = await new_episode(room_id=room.id)
+    running = await new_episode(room_id=room.id)
+    alone = await new_episode()
+    for record in (done, alone):
+        assert await episodes.finish(record.id, make_script(record.request))
+    assert await rooms.unsummarized() == [done.id]
+    await rooms.add_summary(room.id, done.id, summary("One"))
+    assert await rooms.unsummarized() == []
+    assert running.status == "running"
+
+
 async def test_add_summary_is_idempotent(
     rooms: RoomStore, room: RoomRecord, new_episode: NewEpisode
 ) -> None:

@@ -13,7 +13,9 @@ import pytest
 
 import storage._wal
 from scriptgen.models import CallUsage, SceneDialogue
-from storage import Database, EpisodeRecord, SqliteCheckpoints, StorageError
+from storage import Database, EpisodeRecord, SqliteCheckpoints, SqliteDatabase, StorageError
+
+pytestmark = pytest.mark.sqlite_only  # about SQLite itself: files, WAL, its connection
 
 NewEpisode = Callable[..., Awaitable[EpisodeRecord]]
 
@@ -28,7 +30,7 @@ def size_of(path: Path) -> int:
     return path.stat().st_size
 
 
-async def test_no_checkpoint_runs_inside_a_commit(db: Database) -> None:
+async def test_no_checkpoint_runs_inside_a_commit(db: SqliteDatabase) -> None:
     """The automatic checkpoint is off on the writing connection: a second one does them."""
     row = await db.fetchone("PRAGMA wal_autocheckpoint")
     assert row is not None
@@ -37,7 +39,7 @@ async def test_no_checkpoint_runs_inside_a_commit(db: Database) -> None:
 
 
 async def test_background_checkpoints_keep_the_wal_small(
-    db: Database, db_path: Path, new_episode: NewEpisode, monkeypatch: pytest.MonkeyPatch
+    db: SqliteDatabase, db_path: Path, new_episode: NewEpisode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Saves back to back, with no gap for a checkpoint to complete in: the WAL is still
     restarted once it passes its limit, so the file stays bounded by it, not by the writes."""
@@ -62,7 +64,7 @@ async def test_background_checkpoints_keep_the_wal_small(
 
 
 async def test_a_quiet_database_is_checkpointed_after_its_last_write(
-    db: Database, new_episode: NewEpisode, monkeypatch: pytest.MonkeyPatch
+    db: SqliteDatabase, new_episode: NewEpisode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A few commits, then nothing: a checkpoint follows shortly, without more commits."""
     monkeypatch.setattr(storage._wal, "CHECKPOINT_AFTER", 0.01)
@@ -77,7 +79,7 @@ async def test_a_quiet_database_is_checkpointed_after_its_last_write(
 
 
 async def test_close_leaves_an_empty_wal(
-    db: Database, db_path: Path, new_episode: NewEpisode
+    db: SqliteDatabase, db_path: Path, new_episode: NewEpisode
 ) -> None:
     """Closing folds the WAL into the file (TRUNCATE): the .db file alone holds every save."""
     episode = await new_episode()
