@@ -40,13 +40,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pydantic import SecretStr
+
+from bench._ops_watch import OPS_TOKEN, OpsMode, operator_watching
 from bot.__main__ import build_bot, build_generator
 from bot.client import ShowrunnerBot
 from bot.settings import Settings
@@ -295,6 +298,9 @@ class Run:
     latencies: dict[StepKind, float] = field(default_factory=lambda: dict(LATENCIES))
     max_calls: int = MAX_CONCURRENT_CALLS
     load_timeout: float = LOAD_TIMEOUT
+    ops: OpsMode = "default"
+    load_cpu_s: float = 0.0
+    """The process's CPU time over the load phase (every thread: the loop's and SQLite's)."""
 
     @property
     def expected(self) -> int:
@@ -358,6 +364,10 @@ async def run_bot(
     limit, per = EDIT_BUCKET
     fake.emulate_bucket(lambda r: r.route in EDIT_ROUTES, limit=limit, per=per)
     settings = make_settings(fake, db_path, run.per_guild, run.max_calls)
+    if run.ops == "on":
+        settings = settings.model_copy(
+            update={"http_port": 0, "dashboard_token": SecretStr(OPS_TOKEN)}
+        )
     provider = provider or MeteredDemoProvider()
     run.provider = provider.name
     async with await Database.open(settings.db_path) as db:
@@ -365,10 +375,13 @@ async def run_bot(
         try:
             assert bot.generator.limiter is not None
             sampler = Sampler(bot.generator.limiter)
+            if run.ops == "off":
+                await bot.ops.stop()  # no listeners on the monitor, no lag sampler, no server
             await one_alone(fake, rooms[0], run)
             calls, seconds = provider.calls, provider.model_seconds
             with run.gc.watching(), during_load or contextlib.nullcontext():
-                await load(fake, rooms, run, sampler)
+                async with operator_watching(bot) if run.ops == "on" else _nothing():
+                    await load(fake, rooms, run, sampler)
             run.model_calls = provider.calls - calls
             run.model_seconds = provider.model_seconds - seconds
             await check_storage(bot, rooms, run)
@@ -435,6 +448,7 @@ async def one_alone(fake: FakeDiscord, room: Room, run: Run) -> None:
 async def load(fake: FakeDiscord, rooms: list[Room], run: Run, sampler: Sampler) -> None:
     """Every writer's /episode at once; returns when all are posted and final (or timed out)."""
     run.load_start = time.monotonic()
+    cpu_start = time.process_time()
     deliveries = Deliveries(fake, run.load_start)
     sampling = asyncio.create_task(sampler.run(), name="lag-sampler")
     try:
@@ -457,6 +471,7 @@ async def load(fake: FakeDiscord, rooms: list[Room], run: Run, sampler: Sampler)
         if await wait_until(fake, all_final, STATUS_INTERVAL * 2 + 5):
             run.finals_at = time.monotonic()
         run.final_ok = run.expected - len(remaining)
+        run.load_cpu_s = time.process_time() - cpu_start
     finally:
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -686,12 +701,28 @@ def report_fairness(table: Table, run: Run) -> list[tuple[int, float]]:
     return per_guild
 
 
+@contextlib.asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 episodes from 5 guilds")
-    guilds, per_guild = (5, 2) if parser.parse_args().quick else (10, WRITERS_PER_GUILD)
+    parser.add_argument(
+        "--ops-overhead",
+        action="store_true",
+        help="the load with the bot's monitoring off and on (scraped, dashboard open), in turns",
+    )
+    args = parser.parse_args()
+    guilds, per_guild = (5, 2) if args.quick else (10, WRITERS_PER_GUILD)
     started = time.perf_counter()
-    asyncio.run(bench(guilds, per_guild))
+    if args.ops_overhead:
+        from bench._ops_overhead import ops_overhead
+
+        asyncio.run(ops_overhead(guilds, per_guild))
+    else:
+        asyncio.run(bench(guilds, per_guild))
     print(f"\n  (the whole run took {time.perf_counter() - started:.1f} s)")
 
 

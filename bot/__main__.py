@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import discord
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.client import ShowrunnerBot
 from bot.proxy import use_endpoints
@@ -22,6 +22,7 @@ from bot.settings import Settings, describe_error
 from scriptgen.errors import ConfigurationError
 from scriptgen.generator import ScriptGenerator
 from scriptgen.limiter import FairLimiter
+from scriptgen.monitor import PerformanceMonitor
 from scriptgen.pricing import price_of
 from scriptgen.providers import Provider, make_provider
 from storage import (
@@ -51,6 +52,7 @@ def build_generator(settings: Settings, provider: Provider | None = None) -> Scr
         provider,
         settings.max_parallel_scenes,
         limiter=FairLimiter(settings.max_concurrent_calls),
+        monitor=PerformanceMonitor(thresholds=settings.slow_step_seconds),
     )
 
 
@@ -82,7 +84,7 @@ async def run(settings: Settings) -> None:
         )
     token = settings.discord_token.get_secret_value()
     async with (
-        await Database.open(settings.db_path) as db,
+        await Database.open(settings.database) as db,
         build_bot(settings, db, generator) as bot,
     ):
         loop = asyncio.get_running_loop()
@@ -91,17 +93,58 @@ async def run(settings: Settings) -> None:
         await bot.start(token)
 
 
+async def run_worker(settings: Settings) -> None:
+    """``showrunner worker``: episodes' workflows and model calls, for a Temporal server."""
+    from scriptgen.temporal import StepActivities, connect, episode_worker
+    from storage import SqliteCheckpoints
+
+    if settings.temporal_address is None:
+        raise ConfigurationError(
+            "SHOWRUNNER_TEMPORAL_ADDRESS is not set - a worker runs episodes for a Temporal "
+            "server: set it to the server's host:port (7233 by default)"
+        )
+    provider = build_generator(settings).provider
+    try:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+    except RuntimeError as exc:  # the SDK's bridge says only "Failed client connect"
+        raise ConfigurationError(
+            f"cannot reach Temporal at {settings.temporal_address} ({exc}) - check "
+            "SHOWRUNNER_TEMPORAL_ADDRESS and that the server is up"
+        ) from None
+    async with await Database.open(settings.database) as db:
+        activities = StepActivities(
+            provider, lambda eid, prefix: SqliteCheckpoints(db, eid, prefix)
+        )
+        worker = episode_worker(
+            client,
+            activities,
+            task_queue=settings.temporal_task_queue,
+            max_concurrent_calls=settings.max_concurrent_calls,
+            shutdown_grace=settings.shutdown_grace,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with worker:
+            log.info("worker ready on task queue %s", settings.temporal_task_queue)
+            await stop.wait()
+
+
 def main() -> None:
     discord.utils.setup_logging(level=logging.INFO)
+    worker = sys.argv[1:2] == ["worker"]
+    name = "showrunner worker" if worker else "showrunner"
     try:
-        settings = Settings()
+        # A worker never talks to Discord: it is not asked for the bot's token.
+        settings = Settings(discord_token=SecretStr("")) if worker else Settings()
     except ValidationError as exc:
-        print(f"showrunner: {describe_error(exc)}", file=sys.stderr)
+        print(f"{name}: {describe_error(exc)}", file=sys.stderr)
         sys.exit(2)
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run_worker(settings) if worker else run(settings))
     except (ConfigurationError, StorageError) as exc:
-        print(f"showrunner: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         sys.exit(2)
     except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as exc:
         api = settings.discord_api_base or "discord.com"

@@ -13,6 +13,7 @@ import discord
 
 from bot.access import member, showrunner_only, writers_only
 from bot.rewrite_cards import ballot_summary
+from bot.rewrites import majority
 from bot.status import plain
 from storage import EpisodeRecord, RewriteRecord
 
@@ -40,6 +41,9 @@ class Ballots:
             return
         electorate = await bot.rewrite_jobs.electorate(episode)
         if pick:
+            if not await bot.rewrites.pick(record.id, take, interaction.user.display_name):
+                await _closed(interaction, record)
+                return
             winner: int | None = take
             tally = await bot.rewrites.tally(record.id)
         else:
@@ -48,7 +52,7 @@ class Ballots:
                 await _closed(interaction, record)
                 return
             tally = counted
-            winner = take if tally.get(take, 0) > electorate / 2 else None
+            winner = majority(tally, electorate)
         embeds = _retallied(interaction.message, tally, winner)
         content = ballot_summary(record, episode, tally, electorate, winner)
         if winner is None:

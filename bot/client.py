@@ -1,4 +1,4 @@
-"""The bot: a discord.py ``commands.Bot`` holding the resources its cogs use, typed."""
+"""The bot: a discord.py ``commands.AutoShardedBot`` holding the resources its cogs use, typed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from bot.cogs.episodes import Episodes
 from bot.cogs.notes import Notes
 from bot.cogs.rooms import Rooms
 from bot.jobs import EpisodeJobs
+from bot.metrics import BotMetrics
+from bot.operations import Operations
+from bot.reporter import EditTally
 from bot.reviews import Reviews
 from bot.rewrites import RewriteJobs
 from bot.settings import Settings
@@ -36,7 +39,10 @@ from storage import (
 log = logging.getLogger(__name__)
 
 
-class ShowrunnerBot(commands.Bot):
+class ShowrunnerBot(commands.AutoShardedBot):
+    """Every gateway shard in this one process (``SHOWRUNNER_SHARD_COUNT``, or as many as
+    Discord recommends); episodes, limiter and database are shared by all of them."""
+
     def __init__(
         self,
         *,
@@ -52,12 +58,15 @@ class ShowrunnerBot(commands.Bot):
         # A writers' room never joins voice: discord.py's warnings about voice libraries
         # would only alarm operators reading the log.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        metrics = BotMetrics()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
             # Model output and premises can contain @everyone and mentions: nothing may ping.
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            http_trace=metrics.discord_trace(),
+            shard_count=settings.shard_count,
             **options,
         )
         self.settings = settings
@@ -67,14 +76,36 @@ class ShowrunnerBot(commands.Bot):
         self.rooms = rooms
         self.rewrites = rewrites
         self.spending = Spending(settings, db, budgets, generator)
+        self.status_edits = EditTally()
         self.jobs = EpisodeJobs(self)
         self.rewrite_jobs = RewriteJobs(self)
         self.reviews = Reviews(self)
         self.ballots = Ballots(self)
+        self.ops = Operations(self, metrics)
         self._resuming: asyncio.Task[None] | None = None
+        self._identify_concurrency = 1
         self.tree.error(self.on_app_command_error)
 
+    async def launch_shards(self) -> None:
+        # One GET /gateway/bot for the recommended shard count (unless set) and how many shards
+        # may IDENTIFY at once. With the count set, discord.py connects to DEFAULT_GATEWAY:
+        # Discord's, or the gateway proxy (it would take Discord's URL from that answer).
+        count, _, limits = await self.http.get_bot_gateway()
+        if self.shard_count is None:
+            self.shard_count = count
+        self._identify_concurrency = max(1, int(limits.get("max_concurrency", 1)))
+        await super().launch_shards()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # Discord lets max_concurrency shards IDENTIFY in each 5-second window (shards
+        # bucketed by id % max_concurrency); discord.py waits 5 s before every one but the first.
+        concurrency = self._identify_concurrency
+        if shard_id is not None and not initial and shard_id % concurrency != 0:
+            return
+        await super().before_identify_hook(shard_id, initial=initial)
+
     async def setup_hook(self) -> None:
+        await self.ops.start()  # /healthz and /readyz answer while the gateway connects
         for cog in (Episodes(self), Rooms(self), Bible(self), Notes(self), Budget(self)):
             await self.add_cog(cog)
         self.add_dynamic_items(EpisodeButton, RewriteButton)
@@ -111,6 +142,7 @@ class ShowrunnerBot(commands.Bot):
         await self.jobs.pause_all(self.settings.shutdown_grace)
         await self.rewrite_jobs.pause_all()
         await super().close()
+        await self.ops.stop()
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guilds", self.user, len(self.guilds))

@@ -8,13 +8,14 @@ process finds the unfinished episodes there and resumes them from their checkpoi
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -91,10 +93,20 @@ class EpisodeJobs:
         self.client: discord.Client = bot
         self.settings, self.generator, self.db = bot.settings, bot.generator, bot.db
         self.episodes, self.rooms, self.spending = bot.episodes, bot.rooms, bot.spending
+        self.status_edits = bot.status_edits
         self.running: dict[str, Job] = {}
+        self.ended: collections.Counter[str] = collections.Counter()
+        """Episodes that ended in this process, by outcome (the operator's metrics)."""
         self.accepting = True
         self._starting: set[tuple[int, int]] = set()
         """(guild, author) between a command's checks and its job's start."""
+        self._starts_open = 0
+        self._starts_opened = 0
+        self._no_starts = asyncio.Event()
+        self._no_starts.set()
+        self._launched: set[str] | None = set()
+        """Episodes this process launched while :meth:`resume_all` may still resume: none of
+        them is a previous process's (``None`` once it is done)."""
 
     # -- admission: checked before any I/O, so refusals can be ephemeral ----------------------
 
@@ -122,9 +134,26 @@ class EpisodeJobs:
         """Holds the writer's place while their command creates the episode."""
         self._starting.add((guild_id, author_id))
         try:
-            yield
+            with self.starting():
+                yield
         finally:
             self._starting.discard((guild_id, author_id))
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Brackets an episode's start, from before storage marks it ``running`` (or
+        ``queued`` for review) until its job (or outline) is under way. Such an episode with
+        nothing working on it is one a previous process left, unless a start is in between:
+        :meth:`between_starts` reads them only while none is."""
+        self._starts_open += 1
+        self._starts_opened += 1
+        self._no_starts.clear()
+        try:
+            yield
+        finally:
+            self._starts_open -= 1
+            if not self._starts_open:
+                self._no_starts.set()
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -154,17 +183,27 @@ class EpisodeJobs:
     async def resume_all(self) -> None:
         """At start-up: post what finished unposted, show how finished episodes ended where
         the process died before saying so, and resume what was being written."""
+        if self._launched is None:  # called again: what launches from now on is this process's
+            self._launched = set()
+        try:
+            await self._tidy_and_resume()
+        finally:
+            self._launched = None
+
+    async def _tidy_and_resume(self) -> None:
         for record in await self.episodes.list_undelivered():
             assert record.script is not None
             try:
                 await self._deliver_once(record, record.script, DEFAULT_UPLOAD_LIMIT, look=True)
             except (TooLarge, discord.HTTPException) as exc:
                 log.warning("could not post %s after a restart: %s", record.public_id, exc)
+        for episode_id in await self.rooms.unsummarized():
+            finished = await self.episodes.get_by_id(episode_id)
+            if finished is not None and finished.script is not None:
+                await self._remember(finished, finished.script)
         for record in await self.episodes.list_status_stale():
             await self._show_ending(record)
-        for record in await self.episodes.list_unfinished():
-            if record.public_id in self.running:
-                continue
+        for record in await self.between_starts(self.episodes.list_unfinished):
             try:
                 await self.resume(record)
             except (discord.Forbidden, discord.NotFound) as exc:
@@ -177,6 +216,18 @@ class EpisodeJobs:
                 log.warning(
                     "resuming %s failed (%s); the next start tries again", record.public_id, exc
                 )
+
+    async def between_starts(self, read: Callable[[], Awaitable[_T]]) -> _T:
+        """``read()`` of what a previous process left, done while no start of this process is
+        under way: a start stores its episode ``running`` (or ``queued``) a few awaits before
+        its job (or outline) begins, and picking that episode up too would write it twice."""
+        while True:
+            while self._starts_open:
+                await self._no_starts.wait()
+            opened = self._starts_opened
+            found = await read()
+            if self._starts_opened == opened:  # else a start began during the read: again
+                return found
 
     async def _show_ending(self, record: EpisodeRecord) -> None:
         job = self._job(record)
@@ -200,24 +251,41 @@ class EpisodeJobs:
                 await message.edit(content=None, embed=status.embed, view=None)
         await self.episodes.mark_status_shown(record.id)
 
-    async def resume(self, record: EpisodeRecord) -> Job:
-        done = await SqliteCheckpoints(self.db, record.id).load()
-        scenes = sorted(
-            n for n in range(1, record.request.scene_count + 1) if f"scene:{n}:directions" in done
-        )
+    async def resume(self, record: EpisodeRecord) -> Job | None:
+        """Write on an episode a previous process left ``running``; ``None`` when this process
+        has it already (resumed, or started here)."""
+        launched = self._launched or set()
+        if record.public_id in self.running or record.public_id in launched:
+            return None
         job = self._job(record)
-        job.detail = f"Resumed after a restart: {_kept(len(done), scenes)}."
-        channel = self._channel(record)
-        status = job.status()
-        message = await channel.send(embed=status.embed, view=status.view or discord.utils.MISSING)
-        if record.status_message_id is not None:
-            # The old status (maybe on a dead interaction token): point it to the new one.
-            old = self._channel(record, record.status_channel_id)
-            with contextlib.suppress(discord.HTTPException):
-                await old.get_partial_message(record.status_message_id).edit(
-                    content=f"Resumed after a restart: {message.jump_url}", embed=None, view=None
-                )
-        await self.episodes.set_status_message(record.id, record.channel_id, message.id)
+        # Claimed before the first await: a second resume meanwhile finds it taken.
+        self.running[record.public_id] = job
+        try:
+            done = await SqliteCheckpoints(self.db, record.id).load()
+            scenes = sorted(
+                n
+                for n in range(1, record.request.scene_count + 1)
+                if f"scene:{n}:directions" in done
+            )
+            job.detail = f"Resumed after a restart: {_kept(len(done), scenes)}."
+            channel = self._channel(record)
+            status = job.status()
+            message = await channel.send(
+                embed=status.embed, view=status.view or discord.utils.MISSING
+            )
+            if record.status_message_id is not None:
+                # The old status (maybe on a dead interaction token): point it to the new one.
+                old = self._channel(record, record.status_channel_id)
+                with contextlib.suppress(discord.HTTPException):
+                    await old.get_partial_message(record.status_message_id).edit(
+                        content=f"Resumed after a restart: {message.jump_url}",
+                        embed=None,
+                        view=None,
+                    )
+            await self.episodes.set_status_message(record.id, record.channel_id, message.id)
+        except BaseException:
+            del self.running[record.public_id]
+            raise
         self._launch(job, ChannelTarget(channel, message.id))
         return job
 
@@ -226,9 +294,19 @@ class EpisodeJobs:
         return Job(record, progress, estimate=self.spending.estimate(record.request))
 
     def _launch(self, job: Job, target: InteractionTarget | ChannelTarget) -> None:
+        public_id = job.record.public_id
+        if self.running.setdefault(public_id, job) is not job:
+            # Storage lets one start through (create, requeue and Write it are compare-and-
+            # set); a second job here would be a bug that pays for every step twice.
+            raise RuntimeError(f"episode {public_id} is already being written in this process")
+        if self._launched is not None:
+            self._launched.add(public_id)
         job.reporter = self._reporter(job, target)
-        job.task = asyncio.create_task(self._run(job), name=f"episode-{job.record.public_id}")
-        self.running[job.record.public_id] = job
+        job.task = asyncio.create_task(self._run(job), name=f"episode-{public_id}")
+        if job.cancelled_by is not None:
+            # Cancel pressed on a resumed status before its job began. After the task's first
+            # step, so that its status and settling run (cancelled before it, nothing would).
+            asyncio.get_running_loop().call_soon(job.task.cancel)
 
     def _channel(
         self, record: EpisodeRecord, channel_id: int | None = None
@@ -247,6 +325,7 @@ class EpisodeJobs:
             self._channel(job.record),
             interval=self.settings.status_interval,
             remember=remember,
+            tally=self.status_edits,
         )
 
     # -- running -------------------------------------------------------------------------------
@@ -270,6 +349,7 @@ class EpisodeJobs:
                     progress=job.progress,
                     checkpoints=SqliteCheckpoints(self.db, record.id),
                     tenant=str(record.guild_id),
+                    label=record.public_id,
                 ),
                 job,
                 partial(self.episodes.fail, record.id),
@@ -279,6 +359,8 @@ class EpisodeJobs:
                 await self._complete(job, script)
         finally:
             self.running.pop(record.public_id, None)
+            if job.outcome is not Outcome.RUNNING:  # else: cancelled from outside, not ended
+                self.ended[job.outcome] += 1
             await reporter.finish()
             if job.outcome in (Outcome.DONE, Outcome.FAILED, Outcome.CANCELLED):
                 await self.episodes.mark_status_shown(record.id)
@@ -341,11 +423,12 @@ class EpisodeJobs:
     # -- stopping ------------------------------------------------------------------------------
 
     async def cancel(self, job: Job, by: str) -> None:
-        if job.task is None or job.task.done() or job.cancelled_by is not None:
+        if job.cancelled_by is not None or (job.task is not None and job.task.done()):
             return
         if await self.episodes.cancel(job.record.id, by):
             job.cancelled_by = by
-            job.task.cancel()
+            if job.task is not None:  # else it is being resumed: cancelled once launched
+                job.task.cancel()
 
     async def pause_all(self, grace: float) -> None:
         """A graceful stop: accept nothing new, let calls in flight finish for up to ``grace``

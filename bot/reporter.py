@@ -88,6 +88,17 @@ Mover = Callable[[StatusContent], Awaitable[ChannelTarget]]
 """Posts the status as a new channel message and returns it as the new target."""
 
 
+@dataclass
+class EditTally:
+    """Status edits of every reporter of the process, for the operator's metrics."""
+
+    ok: int = 0
+    failed: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"ok": self.ok, "failed": self.failed}
+
+
 class StatusReporter:
     def __init__(
         self,
@@ -97,12 +108,14 @@ class StatusReporter:
         interval: float,
         move: Mover,
         clock: Callable[[], float] = time.monotonic,
+        tally: EditTally | None = None,
     ) -> None:
         self._render = render
         self.target = target
         self.interval = interval
         self._move = move
         self._clock = clock
+        self._tally = tally or EditTally()
         self._dirty = asyncio.Event()
         self._closing = False
         self._last_edit = float("-inf")
@@ -149,7 +162,9 @@ class StatusReporter:
                 await self._move_to_channel(content)
             else:
                 await self.target.edit(content)
+            self._tally.ok += 1
         except discord.HTTPException as exc:
+            self._tally.failed += 1
             if exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE):
                 # The interaction died early, or a writer deleted the status: start a new one.
                 await self._try_move(content)
@@ -177,6 +192,7 @@ def moving_reporter(
     *,
     interval: float,
     remember: Callable[[int, int], Awaitable[object]],
+    tally: EditTally | None = None,
 ) -> StatusReporter:
     """A reporter whose status, once it must leave the interaction, becomes a channel message
     (``remember(channel_id, message_id)`` stores where, so a restart finds it)."""
@@ -197,4 +213,4 @@ def moving_reporter(
         await remember(channel.id, message.id)
         return ChannelTarget(channel, message.id)
 
-    return StatusReporter(render, target, interval=interval, move=move)
+    return StatusReporter(render, target, interval=interval, move=move, tally=tally)

@@ -72,6 +72,7 @@ class Reviews:
                     checkpoints=SqliteCheckpoints(self.bot.db, record.id),
                     tenant=str(record.guild_id),
                     fresh=fresh,
+                    label=record.public_id,
                 )
                 current = await self.bot.episodes.get_by_id(record.id)
                 if current is not None and current.status == "queued":
@@ -106,16 +107,17 @@ class Reviews:
         if await self.outline_of(record) is None:
             await _tell(interaction, "The outline is still being written; one moment.")
             return
-        if not await self.bot.episodes.start_writing(record.id):
-            await _tell(interaction, "Someone pressed Write it just now: it is being written.")
-            return
-        await interaction.response.defer()
-        started = await self.bot.episodes.get_by_id(record.id)
-        assert started is not None
-        assert interaction.message is not None
-        self.bot.jobs.start_on_message(
-            started, interaction.message.channel.id, interaction.message.id
-        )
+        with self.bot.jobs.starting():  # running in storage, not yet a job: not to resume
+            if not await self.bot.episodes.start_writing(record.id):
+                await _tell(interaction, "Someone pressed Write it just now: it is being written.")
+                return
+            await interaction.response.defer()
+            started = await self.bot.episodes.get_by_id(record.id)
+            assert started is not None
+            assert interaction.message is not None
+            self.bot.jobs.start_on_message(
+                started, interaction.message.channel.id, interaction.message.id
+            )
 
     async def edit_outline(self, interaction: discord.Interaction, episode_id: str) -> None:
         record = await self._waiting(interaction, episode_id)
@@ -174,7 +176,7 @@ class Reviews:
 
     async def resume_all(self) -> None:
         """Outlines a restart interrupted are written again (what was checkpointed is kept)."""
-        for record in await self.bot.episodes.list_in_review():
+        for record in await self.bot.jobs.between_starts(self.bot.episodes.list_in_review):
             if record.public_id in self._outlining or await self.outline_of(record):
                 continue
             self._write_outline(record, self._editor(record, None), fresh=False)

@@ -87,6 +87,9 @@ class RewriteJobs:
         self.settings, self.generator, self.db = bot.settings, bot.generator, bot.db
         self.episodes, self.rewrites = bot.episodes, bot.rewrites
         self.rooms, self.spending = bot.rooms, bot.spending
+        self.starts = bot.jobs
+        """Where starts are bracketed: rewrites resume only between them."""
+        self.status_edits = bot.status_edits
         self.running: dict[str, RewriteJob] = {}
         self._adopting: dict[int, asyncio.Task[None]] = {}
         """Rewrites whose winning take is being made a revision, by rewrite id."""
@@ -113,13 +116,15 @@ class RewriteJobs:
             with _logged(f"posting {record.public_id} after a restart"):
                 await self._deliver_revision(record, look=True)
         for record in await self.rewrites.list_voting():
-            if record.ballot_message_id is None:
+            if record.ballot_message_id is None and record.chosen_take is None:
                 with _logged(f"posting the ballot of {record.public_id}"):
                     await self._post_ballot(record)
+            else:
+                await self._count_again(record)
         for record in await self.rewrites.list_status_stale():
             with _logged(f"showing how {record.public_id} ended"):
                 await self._show_ending(record)
-        for record in await self.rewrites.list_unfinished():
+        for record in await self.starts.between_starts(self.rewrites.list_unfinished):
             if record.public_id in self.running:
                 continue
             with _logged(f"resuming {record.public_id}"):
@@ -160,6 +165,7 @@ class RewriteJobs:
             self._channel(job.record.channel_id, job.record.guild_id),
             interval=self.settings.status_interval,
             remember=remember,
+            tally=self.status_edits,
         )
         job.task = asyncio.create_task(self._run(job), name=f"rewrite-{job.record.public_id}")
         self.running[job.record.public_id] = job
@@ -220,6 +226,7 @@ class RewriteJobs:
             tenant=str(record.guild_id),
             progress=progress,
             progress_callback=(lambda *_: on_progress()) if on_progress else None,
+            label=episode.public_id,
         )
         return [take.scene for take in written]
 
@@ -333,6 +340,20 @@ class RewriteJobs:
             files.append(Attachment(f"Scene {record.scene} take {n}.fountain", data))
         return files
 
+    async def _count_again(self, record: RewriteRecord) -> None:
+        """The deciding vote's (or the pick's) press took the ballot's buttons away, then the
+        process died before the winner became a revision: nobody could vote again, so it is
+        made now."""
+        if record.chosen_take is not None:
+            await self.choose(record, record.chosen_take, record.chosen_by)
+            return
+        episode = await self.episodes.get_by_id(record.episode_id)
+        if episode is None:
+            return
+        winner = majority(await self.rewrites.tally(record.id), await self.electorate(episode))
+        if winner is not None:
+            await self.choose(record, winner, None)
+
     async def electorate(self, episode: EpisodeRecord) -> int:
         """How many may vote: the room's showrunner and writers (or the episode's author)."""
         if episode.room_id is None:
@@ -379,6 +400,11 @@ class RewriteJobs:
         await self.rewrites.mark_status_shown(record.id)
 
 
+def majority(tally: dict[int, int], electorate: int) -> int | None:
+    """The take more than half of those who may vote voted for, if there is one."""
+    return next((take for take, votes in tally.items() if votes > electorate / 2), None)
+
+
 def revision_headline(episode: EpisodeRecord, record: RewriteRecord, number: int) -> str:
     """The one line that says what changed."""
     title = discord.utils.escape_markdown(episode.display_title)
@@ -399,4 +425,4 @@ def _logged(what: str) -> Iterator[None]:
         log.warning("%s failed (%s); the next start tries again", what, exc)
 
 
-__all__ = ["RewriteJob", "RewriteJobs", "revision_headline"]
+__all__ = ["RewriteJob", "RewriteJobs", "majority", "revision_headline"]

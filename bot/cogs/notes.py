@@ -81,28 +81,31 @@ class Notes(commands.Cog):
         except (BudgetExceeded, QuotaExceeded) as exc:
             await refuse_after_defer(interaction, f"Not now: {exc}")
             return
-        try:
-            rewrite = await self.bot.rewrites.create(
-                episode=record,
-                scene=scene,
-                note=note,
-                takes=takes,
-                author_id=interaction.user.id,
-                author_name=interaction.user.display_name,
-            )
-        except BaseException as exc:
-            await spending.budgets.release(reservation.id)
-            if not isinstance(exc, SceneBusy):
-                raise
-            await refuse_after_defer(interaction, str(exc))
-            return
-        await spending.budgets.attach(reservation.id, rewrite_id=rewrite.id)
-        if response is not None and response.message_id is not None:
-            await self.bot.rewrites.set_status_message(
-                rewrite.id, interaction.channel_id or rewrite.channel_id, response.message_id
-            )
-        heading = latest.script.scenes[scene - 1].heading
-        self.bot.rewrite_jobs.start(rewrite, record, heading, interaction, received)
+        # From the stored rewrite to its job: a resume at start-up must not take it as one a
+        # previous process left (it reads between starts).
+        with self.bot.jobs.starting():
+            try:
+                rewrite = await self.bot.rewrites.create(
+                    episode=record,
+                    scene=scene,
+                    note=note,
+                    takes=takes,
+                    author_id=interaction.user.id,
+                    author_name=interaction.user.display_name,
+                )
+            except BaseException as exc:
+                await spending.budgets.release(reservation.id)
+                if not isinstance(exc, SceneBusy):
+                    raise
+                await refuse_after_defer(interaction, str(exc))
+                return
+            await spending.budgets.attach(reservation.id, rewrite_id=rewrite.id)
+            if response is not None and response.message_id is not None:
+                await self.bot.rewrites.set_status_message(
+                    rewrite.id, interaction.channel_id or rewrite.channel_id, response.message_id
+                )
+            heading = latest.script.scenes[scene - 1].heading
+            self.bot.rewrite_jobs.start(rewrite, record, heading, interaction, received)
 
     @app_commands.command(name="revisions", description="Every revision of an episode")
     @app_commands.describe(episode="The episode id, e.g. ep-7f3k2 (see /episodes)")

@@ -47,7 +47,7 @@ async def make_room(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[RoomFact
     async def start(provider: Provider | None = None, **overrides: Any) -> Room:
         settings = make_settings(tmp_path, fake, dev_guild_id=guild.id, **overrides)
         provider = provider or ScriptedProvider(QUICK)
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.database)
         generator = build_generator(settings, provider)
         # on_ready otherwise waits 2 s after the last GUILD_CREATE
         bot = build_bot(settings, db, generator, guild_ready_timeout=0.05)

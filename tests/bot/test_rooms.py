@@ -213,3 +213,31 @@ async def test_a_thread_belongs_to_its_channels_room(make_room: RoomFactory) -> 
     [record] = await room.bot.episodes.list_recent(room.guild.id)
     assert record.room_id is not None and record.request.bible is not None
     assert [c.name for c in record.request.bible.characters] == ["Mirela", "Theo"]
+
+
+async def test_a_summary_lost_to_a_crash_is_written_at_the_next_start(
+    make_room: RoomFactory,
+) -> None:
+    """The process died between the episode's end and its summary: the next start writes it."""
+    room = await make_room()
+    await open_room(room)
+    await start_episode_in(room)
+    [record] = await room.bot.episodes.list_recent(room.guild.id)
+    async with room.db.transaction() as tx:  # as if the process died before writing it
+        await tx.execute("DELETE FROM room_summaries")
+    await room.bot.close()
+    restarted = await make_room()
+    the_room = await _the_room(restarted)
+    for _ in range(100):
+        if await restarted.bot.rooms.recent_summaries(the_room.id):
+            break
+        await asyncio.sleep(0.05)
+    [(public_id, summary)] = await restarted.bot.rooms.recent_summaries(the_room.id)
+    assert public_id == record.public_id
+    assert record.script is not None and summary.title == record.script.outline.title
+
+
+async def start_episode_in(room: Room) -> None:
+    inter = await command(room, room.author, "episode", {"premise": "A slow day", "scenes": 1})
+    await script_post(room)
+    await inter.wait_for_original_edit(lambda m: "Script posted" in description(m), 10)

@@ -1,12 +1,17 @@
-"""The gateway: HELLO, IDENTIFY/READY, heartbeats, RESUME with replay, drops.
+"""The gateway: HELLO, IDENTIFY/READY, heartbeats, RESUME with replay, drops, shards.
 
-How discord.py picks the URL (``gateway.py`` / ``client.py`` in 2.7.1): a plain
-``Client`` never asks ``GET /gateway/bot``; its first connection (and every
-re-IDENTIFY after INVALID_SESSION) goes to ``DiscordWebSocket.DEFAULT_GATEWAY``.
+How discord.py picks the URL (``gateway.py`` / ``client.py`` / ``shard.py`` in 2.7.1): a
+plain ``Client`` never asks ``GET /gateway/bot``; its first connection (and every
+re-IDENTIFY after INVALID_SESSION) goes to ``DiscordWebSocket.DEFAULT_GATEWAY``. An
+``AutoShardedClient`` without a shard count asks ``GET /gateway/bot`` for the count and URL.
 READY's ``resume_gateway_url`` replaces it for every RESUME, so the fake hands
 out its own ``/resume`` URL there and a test can see which URL each
 connection used.  Frames are text JSON, or zlib-stream binary when the
 client asks ``compress=zlib-stream`` (discord.py does unless zstd is present).
+
+Sharding as Discord does it: an IDENTIFY with ``shard: [id, count]`` opens that shard's
+session; READY lists, and the gateway sends, only the events of the guilds whose
+``(guild_id >> 22) % count`` is the shard's id (events of no guild go to shard 0).
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ class _Conn:
 @dataclass(eq=False)
 class _Session:
     id: str
+    shard: tuple[int, int] | None = None
+    """``(id, count)`` when the bot identified as a shard."""
     seq: int = 0
     events: list[tuple[int, str, JSON, OnSent]] = field(default_factory=list)
     conn: _Conn | None = None
@@ -104,6 +111,8 @@ class Gateway:
         self.ws_base = ws_base
         self.sessions: dict[str, _Session] = {}
         self.current: _Session | None = None
+        """The session identified or resumed last (every shard's, when the bot has one)."""
+        self.shards: dict[int, _Session] = {}
         self.connections: list[str] = []
         self.handshakes: list[Handshake] = []
         self.heartbeats = 0
@@ -117,12 +126,32 @@ class Gateway:
     # --- test-side operations -----------------------------------------------
 
     def dispatch(self, event: str, data: JSON, on_sent: OnSent = None) -> None:
-        """Sends an event on the current session, or keeps it for the RESUME replay."""
-        session = self.current
+        """Sends an event on the session of its guild's shard, or keeps it for the RESUME
+        replay."""
+        session = self._session_for(event, data)
         if session is None:
             return
         if event.startswith("MESSAGE_") and not (self.intents or 0) & GUILD_MESSAGES_INTENT:
             return  # Discord only sends guild message events with the GUILD_MESSAGES intent.
+        self._send(session, event, data, on_sent)
+
+    def shard_of(self, guild_id: int) -> int:
+        """The shard Discord gives a guild's events, for the bot's current shard count."""
+        count = self._shard_count()
+        return (guild_id >> 22) % count if count else 0
+
+    def _shard_count(self) -> int:
+        return next((s.shard[1] for s in self.shards.values() if s.shard is not None), 0)
+
+    def _session_for(self, event: str, data: JSON) -> _Session | None:
+        if not self.shards:
+            return self.current
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        if guild_id is None and event.startswith("GUILD_") and isinstance(data, dict):
+            guild_id = data.get("id")
+        return self.shards.get(self.shard_of(int(guild_id)) if guild_id is not None else 0)
+
+    def _send(self, session: _Session, event: str, data: JSON, on_sent: OnSent) -> None:
         session.seq += 1
         session.events.append((session.seq, event, data, on_sent))
         if session.conn is not None:
@@ -145,7 +174,11 @@ class Gateway:
             self.current.conn.send({"op": op, "d": data, "s": None, "t": None})
 
     def ready(self) -> bool:
-        """Whether READY and every GUILD_CREATE went out on the current session."""
+        """Whether READY and every GUILD_CREATE went out on the current session (on every
+        shard's, when the bot has shards)."""
+        if self.shards:
+            sessions = self.shards.values()
+            return len(self.shards) == self._shard_count() and all(s.ready_sent for s in sessions)
         return self.current is not None and self.current.ready_sent
 
     async def close_all(self) -> None:
@@ -207,18 +240,24 @@ class Gateway:
             await conn.drop(4004)
             return
         self.intents = int(data.get("intents") or 0)
-        old = self.current
+        shard = _shard(data.get("shard"))
+        if shard is not None and shard[1] != self._shard_count():
+            self.shards.clear()  # a new shard count: the bot starts every shard again
+        old = self.current if shard is None else self.shards.get(shard[0])
         if old is not None and old.conn is not None and old.conn is not conn:
             await old.conn.drop(4000)
-        session = _Session(secrets.token_hex(16), conn=conn)
+        session = _Session(secrets.token_hex(16), shard, conn=conn)
         shake.session_id = session.id
         self.sessions[session.id] = session
         self.current = session
+        if shard is not None:
+            self.shards[shard[0]] = session
         state = self.state
+        guilds = [g for g in state.guilds if shard is None or (g.id >> 22) % shard[1] == shard[0]]
         ready: JSON = {
             "v": 10,
             "user": {**state.bot_user.to_json(), "verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in state.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": f"{self.ws_base()}resume",
@@ -238,11 +277,10 @@ class Gateway:
             session.ready_sent = True
             state.signal.pulse()
 
-        guilds = list(state.guilds)
-        self.dispatch("READY", ready, None if guilds else mark_ready)
+        self._send(session, "READY", ready, None if guilds else mark_ready)
         for index, guild in enumerate(guilds):
             last = index == len(guilds) - 1
-            self.dispatch("GUILD_CREATE", guild.to_json(), mark_ready if last else None)
+            self._send(session, "GUILD_CREATE", guild.to_json(), mark_ready if last else None)
         state.signal.pulse()
 
     def _resume(self, conn: _Conn, path: str, data: JSON) -> None:
@@ -256,6 +294,8 @@ class Gateway:
             return
         session.conn = conn
         self.current = session
+        if session.shard is not None:
+            self.shards[session.shard[0]] = session
         since = int(data.get("seq") or 0)
         for seq, event, payload, on_sent in session.events:
             if seq > since:
@@ -264,3 +304,10 @@ class Gateway:
         session.seq += 1
         conn.send({"op": 0, "t": "RESUMED", "s": session.seq, "d": {}})
         self.state.signal.pulse()
+
+
+def _shard(value: Any) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard: [id, count]``, or None when the bot is not sharded."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (value[0], value[1])
+    return None

@@ -209,8 +209,14 @@ def add_meta_routes(router: Router, ws_url: Callable[[], str]) -> None:
 
     @router.add("GET", "/gateway/bot")
     async def gateway_bot(ctx: Ctx) -> Reply:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}
-        return ok({"url": ws_url(), "shards": 1, "session_start_limit": limit})
+        config = ctx.state.config
+        limit = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 14400000,
+            "max_concurrency": config.max_concurrency,
+        }
+        return ok({"url": ws_url(), "shards": config.shards, "session_start_limit": limit})
 
     @router.add("GET", "/users/@me")
     async def users_me(ctx: Ctx) -> Reply:

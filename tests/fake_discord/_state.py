@@ -47,6 +47,10 @@ class FakeConfig:
     dispatch_message_events: bool = True
     #: Whether to honour ``compress=zlib-stream`` (binary frames) when asked.
     gateway_compression: bool = True
+    #: ``GET /gateway/bot``: the shard count Discord recommends, and how many shards may
+    #: IDENTIFY in one 5-second window (``session_start_limit.max_concurrency``).
+    shards: int = 1
+    max_concurrency: int = 1
 
 
 class FakeState:
