@@ -720,7 +720,7 @@ def main() -> None:
     if args.ops_overhead:
         from bench._ops_overhead import ops_overhead
 
-        asyncio.run(ops_overhead(guilds, per_guild))
+        asyncio.run(ops_overhead(guilds, per_guild, rounds=3))
     else:
         asyncio.run(bench(guilds, per_guild))
     print(f"\n  (the whole run took {time.perf_counter() - started:.1f} s)")
