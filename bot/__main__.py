@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -33,6 +33,9 @@ from storage import (
     RoomStore,
     StorageError,
 )
+
+if TYPE_CHECKING:
+    from temporalio.client import Client as TemporalClient
 
 log = logging.getLogger("showrunner")
 
@@ -57,9 +60,14 @@ def build_generator(settings: Settings, provider: Provider | None = None) -> Scr
 
 
 def build_bot(
-    settings: Settings, db: Database, generator: ScriptGenerator, **options: Any
+    settings: Settings,
+    db: Database,
+    generator: ScriptGenerator,
+    temporal: TemporalClient | None = None,
+    **options: Any,
 ) -> ShowrunnerBot:
-    """The bot; ``options`` go to discord.py's client (tests shorten its waits)."""
+    """The bot; episodes run on ``temporal``'s workers if given, else in this process.
+    ``options`` go to discord.py's client (tests shorten its waits)."""
     use_endpoints(settings.discord_api_base, settings.discord_gateway)
     return ShowrunnerBot(
         settings=settings,
@@ -69,8 +77,24 @@ def build_bot(
         rooms=RoomStore(db),
         rewrites=RewriteStore(db),
         budgets=BudgetStore(db),
+        temporal=temporal,
         **options,
     )
+
+
+async def connect_temporal(settings: Settings) -> TemporalClient:
+    """The client of ``SHOWRUNNER_TEMPORAL_ADDRESS``, or a :class:`ConfigurationError` that
+    says where it could not be reached."""
+    from scriptgen.temporal import connect
+
+    assert settings.temporal_address is not None
+    try:
+        return await connect(settings.temporal_address, settings.temporal_namespace)
+    except RuntimeError as exc:  # the SDK's bridge says only "Failed client connect"
+        raise ConfigurationError(
+            f"cannot reach Temporal at {settings.temporal_address} ({exc}) - check "
+            "SHOWRUNNER_TEMPORAL_ADDRESS and that the server is up"
+        ) from None
 
 
 async def run(settings: Settings) -> None:
@@ -83,9 +107,11 @@ async def run(settings: Settings) -> None:
             model,
         )
     token = settings.discord_token.get_secret_value()
+    # Made once, here: every episode of the gateway is then a workflow on the workers.
+    temporal = await connect_temporal(settings) if settings.temporal_address else None
     async with (
         await Database.open(settings.database) as db,
-        build_bot(settings, db, generator) as bot,
+        build_bot(settings, db, generator, temporal) as bot,
     ):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -95,7 +121,7 @@ async def run(settings: Settings) -> None:
 
 async def run_worker(settings: Settings) -> None:
     """``showrunner worker``: episodes' workflows and model calls, for a Temporal server."""
-    from scriptgen.temporal import StepActivities, connect, episode_worker
+    from scriptgen.temporal import StepActivities, episode_worker
     from storage import SqliteCheckpoints
 
     if settings.temporal_address is None:
@@ -104,13 +130,7 @@ async def run_worker(settings: Settings) -> None:
             "server: set it to the server's host:port (7233 by default)"
         )
     provider = build_generator(settings).provider
-    try:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
-    except RuntimeError as exc:  # the SDK's bridge says only "Failed client connect"
-        raise ConfigurationError(
-            f"cannot reach Temporal at {settings.temporal_address} ({exc}) - check "
-            "SHOWRUNNER_TEMPORAL_ADDRESS and that the server is up"
-        ) from None
+    client = await connect_temporal(settings)
     async with await Database.open(settings.database) as db:
         activities = StepActivities(
             provider, lambda eid, prefix: SqliteCheckpoints(db, eid, prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -36,6 +36,9 @@ from storage import (
     StorageError,
 )
 
+if TYPE_CHECKING:
+    from temporalio.client import Client as TemporalClient
+
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +56,7 @@ class ShowrunnerBot(commands.AutoShardedBot):
         rooms: RoomStore,
         rewrites: RewriteStore,
         budgets: BudgetStore,
+        temporal: TemporalClient | None = None,
         **options: Any,
     ) -> None:
         # A writers' room never joins voice: discord.py's warnings about voice libraries
@@ -75,6 +79,8 @@ class ShowrunnerBot(commands.AutoShardedBot):
         self.episodes = episodes
         self.rooms = rooms
         self.rewrites = rewrites
+        self.temporal = temporal
+        """Where episodes are written when they run on Temporal workers; none: here."""
         self.spending = Spending(settings, db, budgets, generator)
         self.status_edits = EditTally()
         self.jobs = EpisodeJobs(self)

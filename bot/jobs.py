@@ -33,7 +33,7 @@ from bot.views import buttons
 from scriptgen.continuity import summarize
 from scriptgen.models import Script, UsageTotals
 from scriptgen.pricing import estimate_cost
-from scriptgen.progress import EpisodeProgress
+from scriptgen.progress import EpisodeProgress, ProgressCallback
 from storage import (
     EpisodeRecord,
     SqliteCheckpoints,
@@ -94,6 +94,7 @@ class EpisodeJobs:
         self.settings, self.generator, self.db = bot.settings, bot.generator, bot.db
         self.episodes, self.rooms, self.spending = bot.episodes, bot.rooms, bot.spending
         self.status_edits = bot.status_edits
+        self.temporal = bot.temporal
         self.running: dict[str, Job] = {}
         self.ended: collections.Counter[str] = collections.Counter()
         """Episodes that ended in this process, by outcome (the operator's metrics)."""
@@ -343,14 +344,7 @@ class EpisodeJobs:
 
         try:
             script = await finish_or_report(
-                self.generator.generate_full_script(
-                    record.request,
-                    on_progress,
-                    progress=job.progress,
-                    checkpoints=SqliteCheckpoints(self.db, record.id),
-                    tenant=str(record.guild_id),
-                    label=record.public_id,
-                ),
+                self._write(job, on_progress),
                 job,
                 partial(self.episodes.fail, record.id),
                 f"episode {record.public_id}",
@@ -365,6 +359,43 @@ class EpisodeJobs:
             if job.outcome in (Outcome.DONE, Outcome.FAILED, Outcome.CANCELLED):
                 await self.episodes.mark_status_shown(record.id)
                 await self.spending.settle(episode_id=record.id)
+
+    def _write(self, job: Job, on_progress: ProgressCallback) -> Awaitable[Script]:
+        """The episode's script: written here, or by the workers of its Temporal workflow,
+        followed here (a stop for a restart leaves the workflow running; Cancel ends it)."""
+        record = job.record
+        if self.temporal is None:
+            return self.generator.generate_full_script(
+                record.request,
+                on_progress,
+                progress=job.progress,
+                checkpoints=SqliteCheckpoints(self.db, record.id),
+                tenant=str(record.guild_id),
+                label=record.public_id,
+            )
+        from scriptgen.temporal import EpisodeInput, StepOptions, follow_episode
+
+        generator = self.generator
+        episode = EpisodeInput(
+            episode_id=record.id,
+            request=record.request,
+            tenant=str(record.guild_id),
+            max_parallel_scenes=generator.max_parallel_scenes,
+            max_refinements=generator.max_refinements,
+            refine_threshold=generator.refine_threshold,
+            max_refine_scenes=generator.max_refine_scenes,
+            steps=StepOptions(heartbeat_timeout_s=self.settings.temporal_heartbeat_timeout),
+        )
+        return follow_episode(
+            self.temporal,
+            episode,
+            record.public_id,
+            task_queue=self.settings.temporal_task_queue,
+            progress=job.progress,
+            callback=on_progress,
+            poll_every=self.settings.status_interval,
+            cancels=lambda: not job.pausing,
+        )
 
     async def _complete(self, job: Job, script: Script) -> None:
         record = job.record

@@ -90,6 +90,7 @@ class RewriteJobs:
         self.starts = bot.jobs
         """Where starts are bracketed: rewrites resume only between them."""
         self.status_edits = bot.status_edits
+        self.temporal = bot.temporal
         self.running: dict[str, RewriteJob] = {}
         self._adopting: dict[int, asyncio.Task[None]] = {}
         """Rewrites whose winning take is being made a revision, by rewrite id."""
@@ -181,7 +182,9 @@ class RewriteJobs:
         reporter.start()
         try:
             takes = await finish_or_report(
-                self._write(record, job.episode, job.progress, reporter.update),
+                self._write(
+                    record, job.episode, job.progress, reporter.update, lambda: not job.pausing
+                ),
                 job,
                 partial(self.rewrites.fail, record.id),
                 f"rewrite {record.public_id}",
@@ -214,19 +217,51 @@ class RewriteJobs:
         episode: EpisodeRecord,
         progress: RewriteProgress | None = None,
         on_progress: Callable[[], None] | None = None,
+        cancels: Callable[[], bool] = lambda: False,
     ) -> list[Scene]:
-        """The takes: from the checkpoints where written, from the model where not."""
+        """The takes: from the checkpoints where written, from the model where not.
+
+        On Temporal, from the rewrite's workflow (its takes are in its history once written).
+        ``cancels()``: whether this call's cancellation cancels the workflow (a writer's
+        Cancel); a stop for a restart, or a read of takes written already, leaves it be."""
         base = await self.rewrites.latest_revision(episode)
-        written = await self.generator.rewrite_scene(
-            base.script,
-            record.scene - 1,
-            record.note,
-            takes=record.takes,
-            checkpoints=SqliteCheckpoints(self.db, episode.id, prefix=f"rw{record.id}:"),
+        prefix = f"rw{record.id}:"
+        callback = (lambda *_: on_progress()) if on_progress else None
+        if self.temporal is None:
+            written = await self.generator.rewrite_scene(
+                base.script,
+                record.scene - 1,
+                record.note,
+                takes=record.takes,
+                checkpoints=SqliteCheckpoints(self.db, episode.id, prefix=prefix),
+                tenant=str(record.guild_id),
+                progress=progress,
+                progress_callback=callback,
+                label=episode.public_id,
+            )
+            return [take.scene for take in written]
+        from scriptgen.temporal import RewriteInput, StepOptions, follow_rewrite
+
+        rewrite = RewriteInput(
+            episode_id=episode.id,
             tenant=str(record.guild_id),
+            max_parallel_scenes=self.generator.max_parallel_scenes,
+            steps=StepOptions(heartbeat_timeout_s=self.settings.temporal_heartbeat_timeout),
+            prefix=prefix,
+            script=base.script,
+            index=record.scene - 1,
+            note=record.note,
+            takes=record.takes,
+        )
+        written = await follow_rewrite(
+            self.temporal,
+            rewrite,
+            record.public_id,
+            task_queue=self.settings.temporal_task_queue,
             progress=progress,
-            progress_callback=(lambda *_: on_progress()) if on_progress else None,
-            label=episode.public_id,
+            callback=callback,
+            poll_every=self.settings.status_interval,
+            cancels=cancels,
         )
         return [take.scene for take in written]
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     worker`` processes; none: episodes run in this process."""
     temporal_namespace: str = "default"
     temporal_task_queue: str = "showrunner"
+    temporal_heartbeat_timeout: float = Field(default=20.0, ge=1, le=600)
+    """Seconds after which a model call whose worker stopped answering is given to another."""
     http_port: int | None = Field(default=None, ge=0, le=65535)
     """The operations server's port (health, metrics, dashboard); none: no server. 0 picks a
     free port (tests)."""

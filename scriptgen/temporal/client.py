@@ -6,32 +6,46 @@ the same script back, the same :class:`~scriptgen.progress.EpisodeProgress` kept
 the workflow's ``progress`` query) with the same callback, and cancelling the await cancels the
 workflow. A gateway that restarts calls it again for the same episode and is given the running
 workflow, or the finished one's script: an episode is written once, whoever asks.
+:func:`follow_rewrite` is the same for a rewrite, instead of ``rewrite_scene``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
+from temporalio.types import MethodAsyncSingleParam
 
 from scriptgen.errors import ScriptgenError
 from scriptgen.models import Script
-from scriptgen.progress import EpisodeProgress, ProgressCallback, notify
-from scriptgen.temporal.workflow import EpisodeInput, EpisodeWorkflow, workflow_id
+from scriptgen.progress import EpisodeProgress, ProgressCallback, RewriteProgress, notify
+from scriptgen.rewrite import RewriteTake
+from scriptgen.temporal.workflow import (
+    EpisodeInput,
+    EpisodeWorkflow,
+    RewriteInput,
+    RewriteWorkflow,
+    rewrite_workflow_id,
+    workflow_id,
+)
 
-__all__ = ["WorkflowFailed", "follow_episode"]
+__all__ = ["WorkflowFailed", "follow_episode", "follow_rewrite"]
 
 log = logging.getLogger(__name__)
 
-_MIRRORED = tuple(f.name for f in dataclasses.fields(EpisodeProgress) if f.name != "started_at")
-"""What the gateway's progress takes from the workflow's: all but when it began here."""
+W = TypeVar("W")
+In = TypeVar("In")
+R = TypeVar("R")
+P = TypeVar("P", EpisodeProgress, RewriteProgress)
 
 
 class WorkflowFailed(ScriptgenError):
@@ -56,23 +70,76 @@ async def follow_episode(
     Cancelling this await cancels the workflow when ``cancels()`` says so; a gateway stopping
     for a restart says not, and leaves the episode to the workers (it follows it again later).
     """
+    return await _follow(
+        client,
+        EpisodeWorkflow.run,
+        EpisodeWorkflow.progress,
+        job,
+        workflow_id(public_id),
+        task_queue=task_queue,
+        progress=progress,
+        callback=callback,
+        poll_every=poll_every,
+        cancels=cancels,
+    )
+
+
+async def follow_rewrite(
+    client: Client,
+    job: RewriteInput,
+    public_id: str,
+    *,
+    task_queue: str,
+    progress: RewriteProgress | None = None,
+    callback: ProgressCallback | None = None,
+    poll_every: float = 1.0,
+    cancels: Callable[[], bool] = lambda: True,
+) -> list[RewriteTake]:
+    """As :func:`follow_episode`, for a rewrite (by the rewrite's public id): its takes."""
+    return await _follow(
+        client,
+        RewriteWorkflow.run,
+        RewriteWorkflow.progress,
+        job,
+        rewrite_workflow_id(public_id),
+        task_queue=task_queue,
+        progress=progress,
+        callback=callback,
+        poll_every=poll_every,
+        cancels=cancels,
+    )
+
+
+async def _follow(
+    client: Client,
+    run: MethodAsyncSingleParam[W, In, R],
+    query: Callable[[W], P | None],
+    job: In,
+    workflow: str,
+    *,
+    task_queue: str,
+    progress: P | None,
+    callback: ProgressCallback | None,
+    poll_every: float,
+    cancels: Callable[[], bool],
+) -> R:
     try:
         handle = await client.start_workflow(
-            EpisodeWorkflow.run,
+            run,
             job,
-            id=workflow_id(public_id),
+            id=workflow,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
-    except WorkflowAlreadyStartedError:  # it finished: its script is in its history
-        handle = client.get_workflow_handle_for(EpisodeWorkflow.run, workflow_id(public_id))
+    except WorkflowAlreadyStartedError:  # it finished: its result is in its history
+        handle = client.get_workflow_handle_for(run, workflow)
     result = asyncio.ensure_future(handle.result())
     try:
         while True:
             await asyncio.wait({result}, timeout=poll_every)
             if progress is not None:
-                await _mirror(handle, progress, callback)
+                await _mirror(handle, query, progress, callback)
             if result.done():
                 return result.result()
     except WorkflowFailureError as err:
@@ -81,28 +148,32 @@ async def follow_episode(
         raise WorkflowFailed(reason) from err
     except asyncio.CancelledError:
         if cancels():
-            await asyncio.shield(handle.cancel())
+            # Ended meanwhile (finished, or cancelled by another follower): nothing to cancel.
+            with contextlib.suppress(RPCError):
+                await asyncio.shield(handle.cancel())
         raise
     finally:
         result.cancel()
 
 
 async def _mirror(
-    handle: WorkflowHandle[EpisodeWorkflow, Script],
-    progress: EpisodeProgress,
+    handle: WorkflowHandle[W, Any],
+    query: Callable[[W], P | None],
+    progress: P,
     callback: ProgressCallback | None,
 ) -> None:
     """Copy the workflow's progress into ``progress``, and tell ``callback`` if it changed.
     A query that fails (no worker up for a moment) leaves the last state shown."""
     try:
-        remote = await handle.query(EpisodeWorkflow.progress, rpc_timeout=timedelta(seconds=5))
+        remote = await handle.query(query, rpc_timeout=timedelta(seconds=5))
     except (RPCError, WorkflowFailureError) as err:
         log.debug("progress of %s unknown for now: %s", handle.id, err)
         return
     if remote is None:
         return
     changed = False
-    for name in _MIRRORED:
+    # All but when it began here (``started_at``, this process's clock).
+    for name in (f.name for f in dataclasses.fields(progress) if f.name != "started_at"):
         value = getattr(remote, name)
         if getattr(progress, name) != value:
             setattr(progress, name, value)

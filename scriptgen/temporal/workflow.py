@@ -17,6 +17,7 @@ What changes from a process of its own:
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -150,7 +151,11 @@ def _scriptgen_error(key: str, err: ActivityError) -> BaseException:
     """The error the generator knows for a failed call; a cancellation stays one."""
     cause = err.cause
     if isinstance(cause, CancelledError):
-        return cause
+        # The task awaiting the call was cancelled (a sibling step failed, or the episode was
+        # cancelled), and Temporal ends the await with this error, not asyncio's. Raised as
+        # asyncio's, the task ends cancelled as it does in a process of its own, and the
+        # generator reports the failure that caused it rather than "Cancelled".
+        return asyncio.CancelledError(cause.message)
     if isinstance(cause, ApplicationError):
         if cause.type == InvalidOutputError.__name__:
             return InvalidOutputError(cause.message)
