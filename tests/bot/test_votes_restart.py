@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from storage import RewriteRecord
 from tests.bot.harness import POST_MESSAGE, Room, RoomFactory, description, start_episode
 from tests.bot.rooms_harness import command, open_room, script_post
 from tests.fake_discord import FakeDiscord, FakeMessage, FakeUser, RecordedRequest
@@ -50,17 +51,8 @@ async def test_a_majority_the_process_died_on_is_made_the_revision_at_the_next_s
     [voting] = await room.bot.rewrites.list_voting()
     # What the deciding press stored before the process died (its buttons went with it):
     assert await room.bot.rewrites.vote(voting.id, room.author.id, 1) == {1: 2, 2: 0}
-    since = room.fake.requests.filter("POST", POST_MESSAGE)[-1].timestamp
-
-    again = ScriptedProvider()
-    restarted = await make_room(again)
-    revision = await script_post(restarted, since=since + 0.001)
-    assert "v2 · scene 2 rewritten (take 1) from bo's note" in revision.payload["content"]
-    await asyncio.sleep(0.3)  # a second revision would be posted by now
-    assert len(_revisions(restarted.fake)) == 1
-    assert again.history == []
-    done = await restarted.bot.rewrites.get_by_id(voting.id)
-    assert done is not None and done.status == "done" and done.chosen_take == 1
+    done = await _made_at_the_next_start(room, make_room, voting.id, take=1)
+    assert done.chosen_take == 1
 
 
 async def test_a_pick_the_process_died_on_is_made_the_revision_at_the_next_start(
@@ -75,18 +67,25 @@ async def test_a_pick_the_process_died_on_is_made_the_revision_at_the_next_start
     # What the pick's press stored before the process died (its buttons went with it):
     assert await room.bot.rewrites.pick(voting.id, 2, "ada")
     assert not await room.bot.rewrites.pick(voting.id, 1, "ada")  # one pick only
-    since = room.fake.requests.filter("POST", POST_MESSAGE)[-1].timestamp
+    done = await _made_at_the_next_start(room, make_room, voting.id, take=2)
+    assert (done.chosen_take, done.chosen_by) == (2, "ada")
 
+
+async def _made_at_the_next_start(
+    room: Room, make_room: RoomFactory, rewrite_id: int, *, take: int
+) -> RewriteRecord:
+    """Restart the bot: ``take`` is posted as v2 once, with no model call; the ended rewrite."""
+    since = room.fake.requests.filter("POST", POST_MESSAGE)[-1].timestamp
     again = ScriptedProvider()
     restarted = await make_room(again)
     revision = await script_post(restarted, since=since + 0.001)
-    assert "v2 · scene 2 rewritten (take 2) from bo's note" in revision.payload["content"]
+    assert f"v2 · scene 2 rewritten (take {take}) from bo's note" in revision.payload["content"]
     await asyncio.sleep(0.3)  # a second revision would be posted by now
     assert len(_revisions(restarted.fake)) == 1
     assert again.history == []
-    done = await restarted.bot.rewrites.get_by_id(voting.id)
+    done = await restarted.bot.rewrites.get_by_id(rewrite_id)
     assert done is not None and done.status == "done"
-    assert (done.chosen_take, done.chosen_by) == (2, "ada")
+    return done
 
 
 async def _ballot(room: Room) -> tuple[FakeMessage, tuple[str, str]]:
