@@ -46,6 +46,7 @@ DIRECTIONS_CHARS = chars_for(LATENCIES_S["directions"])
 COMEDY_PER_SCENE = chars_for(LATENCIES_S["comedy"]) // CALIBRATED_SCENES
 
 _SCENE_BLOCK = re.compile(r"^SCENE (\d+): .*$", re.M)
+_REFINED = re.compile(r"Scene (\d+) scored lowest")
 _ELEMENT = re.compile(r"^  (\d+)\. ", re.M)
 _SCENE_COUNT = re.compile(r"exactly (\d+) scene")
 _NAMES = ("DANA", "THEO", "PRIYA", "WALT", "GLORIA", "BENJI")
@@ -90,7 +91,7 @@ class RateResponder:
             case "add_stage_directions":
                 return _directions(rng, prompt)
             case "punch_up":
-                return _punch_up(rng, prompt)
+                return _punch_up(rng, _punched_up(body, prompt))
         raise ValueError(f"no sized answer for the tool {tool}")
 
 
@@ -146,10 +147,20 @@ def _directions(rng: random.Random, prompt: str) -> dict[str, Any]:
     return value
 
 
-def _punch_up(rng: random.Random, prompt: str) -> dict[str, Any]:
+def _punched_up(body: Mapping[str, Any], prompt: str) -> list[tuple[int, int]]:
+    """(scene number, element count) of the scenes a punch-up call is about: every scene of the
+    draft (the last block of its system prompt) for the comedy pass, the one a refinement
+    names for it."""
+    blocks = _scenes_in(str(body["system"][-1]["text"]))
+    refined = _REFINED.match(prompt)
+    if refined:
+        return [b for b in blocks if b[0] == int(refined.group(1))]
+    return blocks
+
+
+def _punch_up(rng: random.Random, blocks: list[tuple[int, int]]) -> dict[str, Any]:
     """A joke a scene, scored 3 to 8 (a draft's mean is under the refinement threshold, as
     first drafts' often are), and an edit of each one under 6."""
-    blocks = _scenes_in(prompt)
     jokes: list[dict[str, Any]] = []
     edits: list[dict[str, Any]] = []
     for scene, elements in blocks:
@@ -170,13 +181,13 @@ def _punch_up(rng: random.Random, prompt: str) -> dict[str, Any]:
     return value
 
 
-def _scenes_in(prompt: str) -> list[tuple[int, int]]:
-    """(scene number, element count) of each numbered scene in a punch-up prompt."""
-    marks = list(_SCENE_BLOCK.finditer(prompt))
+def _scenes_in(draft: str) -> list[tuple[int, int]]:
+    """(scene number, element count) of each numbered scene in a draft."""
+    marks = list(_SCENE_BLOCK.finditer(draft))
     found = []
     for n, mark in enumerate(marks):
-        end = marks[n + 1].start() if n + 1 < len(marks) else len(prompt)
-        elements = len(_ELEMENT.findall(prompt, mark.end(), end))
+        end = marks[n + 1].start() if n + 1 < len(marks) else len(draft)
+        elements = len(_ELEMENT.findall(draft, mark.end(), end))
         found.append((int(mark.group(1)), max(1, elements)))
     return found
 

@@ -67,6 +67,7 @@ from bot.settings import Settings
 from scriptgen.continuity import summarize
 from scriptgen.generator import ScriptGenerator
 from scriptgen.models import CallUsage, EpisodeRequest, Script
+from scriptgen.pricing import CACHE_READ_FACTOR, CACHE_WRITE_FACTOR
 from scriptgen.progress import RewriteProgress, SceneState
 from scriptgen.providers.anthropic import AnthropicProvider
 from scriptgen.providers.base import StepKind
@@ -136,6 +137,13 @@ class Tokens:
     @property
     def read_share(self) -> float:
         return self.cache_read / self.total if self.total else math.nan
+
+    @property
+    def priced(self) -> float:
+        """What the input costs, in plain input tokens (a write costs more, a read less)."""
+        return (
+            self.input + self.cache_write * CACHE_WRITE_FACTOR + self.cache_read * CACHE_READ_FACTOR
+        )
 
 
 @dataclass(frozen=True)
@@ -500,10 +508,9 @@ def notes_table(report: Report) -> list[str]:
 
 def tokens_table(report: Report) -> list[str]:
     lines = [
-        "| calls | n | input | cache write | cache read | read share | input by step: "
-        + " / ".join(STEP_KINDS)
-        + " |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| calls | n | input | cache write | cache read | read share | priced as input "
+        "| input by step: " + " / ".join(STEP_KINDS) + " |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     usages = [
         report.first.script.usage,
@@ -516,9 +523,17 @@ def tokens_table(report: Report) -> list[str]:
             by_kind[step_kind(u.step)] += u.input_tokens
         lines.append(
             f"| {label} | {t.calls} | {t.input:,} | {t.cache_write:,} | {t.cache_read:,} "
-            f"| {t.read_share:.1%} | {' / '.join(f'{v:,}' for v in by_kind.values())} |"
+            f"| {t.read_share:.1%} | {t.priced:,.0f} "
+            f"| {' / '.join(f'{v:,}' for v in by_kind.values())} |"
         )
     parts = ", ".join(f"{k} {v:,}" for k, v in report.prefix_tokens.items())
+    lines += [
+        "",
+        f"Priced as input: input + cache write x {CACHE_WRITE_FACTOR} + cache read x "
+        f"{CACHE_READ_FACTOR}, what the input tokens cost as plain input tokens. The comedy "
+        "pass writes the draft to the cache (the last block of its prefix) and the "
+        "refinements read it there, told only the elements changed since.",
+    ]
     opening = report.second.script.usage[0]
     lines += [
         "",

@@ -131,19 +131,20 @@ def episode_calls(
         scene_out.append(lines.max_tokens + action.max_tokens)
     scenes = [_placeholder_scene(s.heading) for s in outline.scenes]
     comedy = prompts.comedy_step(request, outline, scenes)
-    calls.append(
-        _bound(comedy, prefix_extra=outline_out, prompt_extra=outline_out + sum(scene_out))
-    )
+    # The draft is the last block of the comedy pass's prefix, and of every refinement's.
+    draft_out = outline_out + sum(scene_out)
+    calls.append(_bound(comedy, prefix_extra=draft_out))
     refined = min(max(0, max_refine_scenes), n)
-    edits = comedy.max_tokens  # what the punch-up's edits can add to a scene it quotes
+    edits = comedy.max_tokens  # what the punch-up's edits can change in a scene
     for round_number in range(1, max(0, max_refinements) + 1):
         round_out = 0
         for index in range(n - refined, n):
-            step = prompts.refine_step(request, outline, scenes, index, round_number)
-            quoted = outline_out + scene_out[index] + edits
-            calls.append(_bound(step, prefix_extra=outline_out, prompt_extra=quoted))
+            step = prompts.refine_step(request, outline, scenes, scenes, index, round_number)
+            # Its prompt quotes the scene's elements changed since the draft: at most all.
+            changed = scene_out[index] + edits
+            calls.append(_bound(step, prefix_extra=draft_out, prompt_extra=changed))
             round_out = max(round_out, step.max_tokens)
-        edits += round_out  # a later round quotes the scene with this round's edits too
+        edits += round_out  # a later round quotes this round's edits too
     return calls
 
 

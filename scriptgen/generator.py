@@ -196,9 +196,9 @@ class _Episode:
         self.progress = run.progress
 
     async def write(self) -> tuple[Outline, list[Scene], ComedyReport, list[ComedyReport]]:
-        outline, scenes = await self.outline_and_scenes()
-        scenes, comedy = await self.optimize_script_comedy(outline, scenes)
-        scenes, refinements = await self.refine(outline, scenes, comedy)
+        outline, draft = await self.outline_and_scenes()
+        scenes, comedy = await self.optimize_script_comedy(outline, draft)
+        scenes, refinements = await self.refine(outline, draft, scenes, comedy)
         return outline, scenes, comedy, refinements
 
     async def outline_and_scenes(self) -> tuple[Outline, list[Scene]]:
@@ -252,9 +252,10 @@ class _Episode:
         return result.scenes, report
 
     async def refine(
-        self, outline: Outline, scenes: list[Scene], comedy: ComedyReport
+        self, outline: Outline, draft: list[Scene], scenes: list[Scene], comedy: ComedyReport
     ) -> tuple[list[Scene], list[ComedyReport]]:
-        """Punch up the weakest scenes again while the mean joke score is under the threshold."""
+        """Punch up the weakest scenes again while the mean joke score is under the threshold
+        (``draft``: the scenes the comedy pass scored, ``scenes`` with its edits)."""
         generator = self.generator
         refinements: list[ComedyReport] = []
         earlier: list[str] = []
@@ -274,7 +275,9 @@ class _Episode:
             names = ", ".join(str(i + 1) for i in sorted(weak))
             await self.run.advance(f"Refinement round {round_number}: scenes {names}", steps=0)
             steps = [
-                prompts.refine_step(self.request, outline, scenes, index, round_number, earlier)
+                prompts.refine_step(
+                    self.request, outline, draft, scenes, index, round_number, earlier
+                )
                 for index in weak
             ]
             reports = await all_of(

@@ -138,7 +138,15 @@ def render_scene(number: int, scene: Scene) -> str:
     return "\n".join(lines)
 
 
-def _shared(request: EpisodeRequest, outline: Outline | None) -> list[str]:
+def render_draft(scenes: Sequence[Scene]) -> str:
+    """The draft as the comedy pass saw it (in its cached prefix, and the refinements')."""
+    script = "\n\n".join(render_scene(n, s) for n, s in enumerate(scenes, 1))
+    return f"THE DRAFT, every element numbered within its scene\n\n{script}"
+
+
+def _shared(
+    request: EpisodeRequest, outline: Outline | None, draft: Sequence[Scene] = ()
+) -> list[str]:
     blocks = []
     if request.bible is not None:
         blocks.append(render_bible(request.bible))
@@ -147,6 +155,8 @@ def _shared(request: EpisodeRequest, outline: Outline | None) -> list[str]:
     blocks.append(render_request(request))
     if outline is not None:
         blocks.append(render_outline(outline))
+    if draft:
+        blocks.append(render_draft(draft))
     return blocks
 
 
@@ -162,15 +172,17 @@ def _step(
     after: Sequence[str] = (),
     check: Callable[[OutputT], None] | None = None,
     outline_in_prefix: bool = True,
+    draft: Sequence[Scene] = (),
 ) -> StepRequest[OutputT]:
     """A step of the episode: every one shares the system prompt, the context and the tools
-    (the outline too once it is written: ``outline_in_prefix=False`` for a step begun before)."""
+    (the outline too once it is written: ``outline_in_prefix=False`` for a step begun before;
+    the comedy pass and the refinements, the draft as well)."""
     return StepRequest(
         kind=kind,
         key=key,
         output=output,
         system=SYSTEM_PROMPT,
-        shared_context=_shared(facts.request, facts.outline if outline_in_prefix else None),
+        shared_context=_shared(facts.request, facts.outline if outline_in_prefix else None, draft),
         prompt=prompt,
         max_tokens=max_tokens,
         facts=facts,
@@ -306,52 +318,68 @@ def early(step: StepRequest[OutputT], so_far: Outline) -> StepRequest[OutputT]:
 def comedy_step(
     request: EpisodeRequest, outline: Outline, scenes: Sequence[Scene]
 ) -> StepRequest[ComedyReport]:
-    script = "\n\n".join(render_scene(n, s) for n, s in enumerate(scenes, 1))
+    """The punch-up pass over the whole draft, which it writes to the cache as the last block
+    of its prefix: the refinements after it read the draft from there (a tenth of the price)
+    and are told only what changed since."""
     return _step(
         "comedy",
         COMEDY_KEY,
         ComedyReport,
         PUNCH_UP_TOOL,
         prompt=(
-            f"Here is the full draft, every element numbered within its scene:\n\n{script}\n\n"
-            "Do the punch-up pass. First analyse the jokes: for each joke give its scene and "
-            "element number, its kind, a score from 1 (dead) to 10 (brilliant) and a short note. "
-            "Then punch up the weakest lines as targeted edits: scene, element number and the "
-            "replacement text for that one element (dialogue: the new line only, no name). "
-            "At most 12 edits; do not rewrite the script."
+            "Do the punch-up pass over the draft above. First analyse the jokes: for each joke "
+            "give its scene and element number, its kind, a score from 1 (dead) to 10 "
+            "(brilliant) and a short note. Then punch up the weakest lines as targeted edits: "
+            "scene, element number and the replacement text for that one element (dialogue: "
+            "the new line only, no name). At most 12 edits; do not rewrite the script."
         ),
         max_tokens=4000,
         facts=StepFacts(request=request, outline=outline, scenes=tuple(scenes)),
         after=(OUTLINE_KEY, *scene_keys(len(scenes))),
+        draft=scenes,
     )
 
 
 def refine_step(
     request: EpisodeRequest,
     outline: Outline,
+    draft: Sequence[Scene],
     scenes: Sequence[Scene],
     index: int,
     round_number: int,
     earlier: Sequence[str] = (),
 ) -> StepRequest[ComedyReport]:
-    """Punch up one weak scene again; ``earlier``: the keys of the earlier rounds' refinements,
-    whose edits are in ``scenes`` too."""
+    """Punch up one weak scene again. ``draft``: the scenes the comedy pass was shown (in the
+    prefix, as it cached them); ``scenes``: now, with the edits of the comedy pass and of the
+    earlier rounds (``earlier``: their keys), of which the prompt tells this scene's."""
     return _step(
         "refine",
         f"refine:{round_number}:scene:{index + 1}",
         ComedyReport,
         PUNCH_UP_TOOL,
         prompt=(
-            f"This scene scored lowest in the punch-up pass:\n\n"
-            f"{render_scene(index + 1, scenes[index])}\n\n"
+            f"Scene {index + 1} scored lowest in the punch-up pass. "
+            f"{_changed_since_draft(draft[index], scenes[index])}\n\n"
             "Punch it up again. Score its jokes after your edits (scene "
-            f"{index + 1}, element numbers as above) and give targeted edits for the weak "
-            "lines: at most 8, each replacing one element's text."
+            f"{index + 1}, element numbers as in the draft) and give targeted edits for the "
+            "weak lines: at most 8, each replacing one element's text."
         ),
         max_tokens=2000,
         facts=StepFacts(request=request, outline=outline, scene_index=index, scenes=tuple(scenes)),
         after=(OUTLINE_KEY, *scene_keys(len(scenes)), COMEDY_KEY, *earlier),
+        draft=draft,
     )
+
+
+def _changed_since_draft(draft: Scene, now: Scene) -> str:
+    """The elements of a scene that edits replaced since the draft, numbered as in it (edits
+    replace elements, never add or remove one)."""
+    before = render_scene(0, draft).splitlines()[1:]
+    after = render_scene(0, now).splitlines()[1:]
+    changed = [line for old, line in zip(before, after, strict=True) if old != line]
+    if not changed:
+        return "No line of it has changed since the draft above."
+    return "Since the draft above, these of its elements were punched up:\n" + "\n".join(changed)
 
 
 # -- rewrites: one scene again, to a writer's note ---------------------------------------------
@@ -464,6 +492,7 @@ __all__ = [
     "outline_step",
     "refine_step",
     "render_bible",
+    "render_draft",
     "render_outline",
     "render_outline_so_far",
     "render_scene",

@@ -15,11 +15,12 @@ import anthropic
 import pytest
 from pydantic import BaseModel
 
-from scriptgen.comedy import weave
+from scriptgen.comedy import apply_edits, weave
 from scriptgen.models import (
     CallUsage,
     Character,
     EpisodeRequest,
+    LineEdit,
     Outline,
     SceneDialogue,
     SeriesBible,
@@ -31,6 +32,8 @@ from scriptgen.prompts import (
     comedy_step,
     dialogue_step,
     outline_step,
+    refine_step,
+    render_draft,
 )
 from scriptgen.providers.anthropic import AnthropicProvider
 from scriptgen.providers.base import Generation, StepFacts, StepRequest, ToolSpec
@@ -225,6 +228,8 @@ async def test_every_call_of_an_episode_after_the_outline_reads_the_shared_prefi
         for i, call in enumerate(scene_calls)
     ]
     comedy_call = await provider.generate(comedy_step(EPISODE, outline, scenes))
+    edited = apply_edits(scenes, [LineEdit(scene=3, line=2, new_text="A sharper line.")]).scenes
+    refine_call = await provider.generate(refine_step(EPISODE, outline, scenes, edited, 2, 1))
 
     # Every request declares the same tools, byte for byte, and forces its own.
     assert all(r.body["tools"] == fake.requests[0].body["tools"] for r in fake.requests)
@@ -233,16 +238,27 @@ async def test_every_call_of_an_episode_after_the_outline_reads_the_shared_prefi
         "write_outline",
         *["write_dialogue"] * 3,
         "punch_up",
+        "punch_up",
     ]
     # The shared prefix is system blocks, the same for every call, the outline's extending
-    # the outline call's.
+    # the outline call's, the draft (last, and marked) the scenes'.
     first = fake.requests[0].system_blocks
     assert [b["text"] for b in first[:1]] == [SYSTEM_PROMPT]
     texts = [b["text"] for b in first]
     assert all([b["text"] for b in r.system_blocks[: len(first)]] == texts for r in fake.requests)
-    assert all(r.system_blocks == fake.requests[1].system_blocks for r in fake.requests[1:])
+    assert all(r.system_blocks == fake.requests[1].system_blocks for r in fake.requests[1:4])
+    draft = {"type": "text", "text": render_draft(scenes), "cache_control": EPHEMERAL}
+    scene_texts = [b["text"] for b in fake.requests[1].system_blocks]
+    for punch_up in fake.requests[4:]:
+        assert [b["text"] for b in punch_up.system_blocks[:-1]] == scene_texts
+        assert punch_up.system_blocks[-1] == draft
+    assert "SCENE" not in fake.requests[4].last_user_text
+    # The refinement is told, of its scene, only the element changed since the draft.
+    assert "punched up:\n  2. " in fake.requests[5].last_user_text
+    assert "A sharper line." in fake.requests[5].last_user_text
+    assert "  1. " not in fake.requests[5].last_user_text
 
-    calls: list[Generation[Any]] = [outline_call, *scene_calls, comedy_call]
+    calls: list[Generation[Any]] = [outline_call, *scene_calls, comedy_call, refine_call]
     print("\ncall                 cache write  cache read  input")
     for call in calls:
         print(
@@ -257,7 +273,10 @@ async def test_every_call_of_an_episode_after_the_outline_reads_the_shared_prefi
         written, read, _ = usage_row(call.usage)
         assert read >= episode_prefix
         assert written + read == episode_prefix + outline_tokens
-    assert usage_row(comedy_call.usage)[:2] == (0, episode_prefix + outline_tokens)
+    # The comedy pass writes the draft; the refinement reads it, and is sent only its prompt.
+    draft_tokens = estimate_tokens(render_draft(scenes))
+    assert usage_row(comedy_call.usage)[:2] == (draft_tokens, episode_prefix + outline_tokens)
+    assert usage_row(refine_call.usage)[:2] == (0, episode_prefix + outline_tokens + draft_tokens)
     assert all(call.usage.cache_read_tokens > 0 for call in calls[1:])
 
 

@@ -147,7 +147,7 @@ def step_of(request: RecordedRequest) -> tuple[str, str]:
     system = json.dumps(request.body.get("system"))
     premise = next(p for p in PREMISES if p in system)
     text = request.last_user_text or ""
-    scene = re.search(r"dialogue of scene (\d+)|SCENE (\d+):", text)
+    scene = re.search(r"dialogue of scene (\d+)|^Scene (\d+) scored lowest", text)
     number = next((g for g in scene.groups() if g), "") if scene else ""
     match request.tool_name:
         case "write_outline":

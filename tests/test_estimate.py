@@ -78,9 +78,18 @@ class LongestAnswers:
             build = _directions
         else:
             assert tool == "punch_up"
-            scenes = sorted({int(n) for n in re.findall(r"SCENE (\d+):", prompt)})
-            build = _punch_up(scenes)
+            build = _punch_up(_punched_up(body, prompt))
         return _longest(build, int(body["max_tokens"]) * 4 * 97 // 100)
+
+
+def _punched_up(body: JSON, prompt: str) -> list[int]:
+    """The scenes a punch-up call is about: the one a refinement names, else the draft's (the
+    last block of the comedy pass's system prompt)."""
+    refined = re.match(r"Scene (\d+) scored lowest", prompt)
+    if refined:
+        return [int(refined.group(1))]
+    draft = str(body["system"][-1]["text"])
+    return sorted({int(n) for n in re.findall(r"^SCENE (\d+):", draft, re.M)})
 
 
 def _longest(build: Callable[[int], JSON], chars: int) -> JSON:

@@ -61,7 +61,7 @@ _SCENE_PROMPTS: dict[str, tuple[re.Pattern[str], str]] = {
         "scene:{}:directions",
     ),
     "punch_up": (
-        re.compile(r"^This scene scored lowest.*?^SCENE (\d+):", re.S | re.M),
+        re.compile(r"^Scene (\d+) scored lowest"),
         "refine:{}",
     ),
 }
@@ -78,7 +78,7 @@ def step_of(record: RecordedRequest) -> StepId:
     prompt = first_prompt(record)
     if tool == "write_outline":
         return StepId(episode, "outline")
-    if tool == "punch_up" and prompt.startswith("Here is the full draft"):
+    if tool == "punch_up" and prompt.startswith("Do the punch-up pass"):
         return StepId(episode, "comedy")
     known = _SCENE_PROMPTS.get(tool)
     scene = known[0].search(prompt) if known is not None else None
