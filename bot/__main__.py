@@ -129,11 +129,16 @@ async def run_worker(settings: Settings) -> None:
             "SHOWRUNNER_TEMPORAL_ADDRESS is not set - a worker runs episodes for a Temporal "
             "server: set it to the server's host:port (7233 by default)"
         )
-    provider = build_generator(settings).provider
+    # The same provider, limiter and monitor as a process of its own: the worker's calls
+    # go through one limiter and are timed, slow ones warned of in its log.
+    generator = build_generator(settings)
     client = await connect_temporal(settings)
     async with await Database.open(settings.database) as db:
         activities = StepActivities(
-            provider, lambda eid, prefix: SqliteCheckpoints(db, eid, prefix)
+            generator.provider,
+            lambda eid, prefix: SqliteCheckpoints(db, eid, prefix),
+            limiter=generator.limiter,
+            monitor=generator.monitor,
         )
         worker = episode_worker(
             client,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -24,7 +24,7 @@ from scriptgen.checkpoints import CheckpointWriter, StoredStep
 from scriptgen.errors import ScriptgenError, StepFailedError
 from scriptgen.limiter import FairLimiter
 from scriptgen.models import CallUsage
-from scriptgen.monitor import PerformanceMonitor
+from scriptgen.monitor import PerformanceMonitor, StepClock
 from scriptgen.progress import Progress, ProgressCallback, notify
 from scriptgen.providers.base import Provider, StepRequest, reporting_first_token
 from scriptgen.ratelimits import Reservation
@@ -126,34 +126,23 @@ class Run(Generic[P]):
                     usage=stored.usage,
                 )
                 return value, stored.usage
-        slot: AbstractAsyncContextManager[Any] = (
-            self.limiter.slot(self.tenant, Reservation.for_step(step))
-            if self.limiter
-            else nullcontext()
-        )
-        asked = self.monitor.clock()
-        async with slot:
-            # Checked once the slot is ours: no call is paid for after a checkpoint failed.
-            self.saves.check()
+        # Checked once the slot is ours: no call is paid for after a checkpoint failed.
+        async with metered(
+            step, self.limiter, self.tenant, self.monitor, self.label, ready=self.saves.check
+        ) as timing:
             started = time.monotonic()
-            with (
-                self.monitor.step(step.kind, step.key, label=self.label) as timing,
-                reporting_first_token(timing.first_token),
-            ):
-                if self.limiter:
-                    timing.queued(timing.started - asked)
-                try:
-                    generation = await self.provider.generate(step)
-                except ScriptgenError as exc:
-                    failed = CallUsage(
-                        step=step.key,
-                        model=self.provider.model,
-                        latency_s=time.monotonic() - started,
-                    )
-                    timing.usage = failed
-                    self.saves.record_failure(step.key, failed)
-                    raise StepFailedError(step.key, description, exc) from exc
-                timing.usage = generation.usage
+            try:
+                generation = await self.provider.generate(step)
+            except ScriptgenError as exc:
+                failed = CallUsage(
+                    step=step.key,
+                    model=self.provider.model,
+                    latency_s=time.monotonic() - started,
+                )
+                timing.usage = failed
+                self.saves.record_failure(step.key, failed)
+                raise StepFailedError(step.key, description, exc) from exc
+            timing.usage = generation.usage
         # Committed behind the pipeline: the next call does not wait for the disk.
         (keep or self.saves.save)(step.key, generation.value, generation.usage)
         self.usage.append(generation.usage)
@@ -170,6 +159,35 @@ class Run(Generic[P]):
         if missing:
             log.info("checkpoint %s stands on %s, written again: so is it", step.key, missing)
         return not missing
+
+
+@asynccontextmanager
+async def metered(
+    step: StepRequest[Any],
+    limiter: FairLimiter | None,
+    tenant: str,
+    monitor: PerformanceMonitor,
+    label: str | None,
+    *,
+    ready: Callable[[], None] | None = None,
+) -> AsyncIterator[StepClock]:
+    """A model call's slot in the limiter (when there is one) and its clock in the monitor:
+    what every call makes, in a process of its own or on a Temporal worker. ``ready`` is
+    called once the slot is granted, before the clock starts (it may refuse the call)."""
+    slot: AbstractAsyncContextManager[Any] = (
+        limiter.slot(tenant, Reservation.for_step(step)) if limiter else nullcontext()
+    )
+    asked = monitor.clock()
+    async with slot:
+        if ready is not None:
+            ready()
+        with (
+            monitor.step(step.kind, step.key, label=label) as timing,
+            reporting_first_token(timing.first_token),
+        ):
+            if limiter:
+                timing.queued(timing.started - asked)
+            yield timing
 
 
 async def all_of(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
@@ -224,4 +242,4 @@ def _first_failure(
     return group.exceptions[0]
 
 
-__all__ = ["Keep", "Run", "TaskSet", "all_of"]
+__all__ = ["Keep", "Run", "TaskSet", "all_of", "metered"]

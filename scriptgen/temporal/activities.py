@@ -30,8 +30,11 @@ from temporalio.exceptions import ApplicationError
 
 from scriptgen.checkpoints import Checkpoints
 from scriptgen.errors import ScriptgenError
+from scriptgen.limiter import FairLimiter
 from scriptgen.models import CallUsage
+from scriptgen.monitor import PerformanceMonitor
 from scriptgen.providers.base import Provider
+from scriptgen.run import metered
 from scriptgen.temporal.recipes import StepRecipe, step_of
 
 __all__ = [
@@ -52,6 +55,10 @@ class StepCall(BaseModel):
     prefix: str = ""
     """The checkpoints' key prefix: empty for an episode, ``rw12:`` for a rewrite."""
     recipe: StepRecipe
+    tenant: str = ""
+    """Whose call it is (a guild): the worker's limiter shares its slots fairly by it."""
+    label: str | None = None
+    """Names the step in the worker's monitor (the episode's public id)."""
 
 
 class StepAnswer(BaseModel):
@@ -77,13 +84,25 @@ class ProviderIdentity(BaseModel):
 
 
 class StepActivities:
-    """One worker's activities: its provider, and where its steps are saved."""
+    """One worker's activities: its provider, where its steps are saved, and (optional) the
+    worker's limiter and monitor, which every call goes through as in a process of its own:
+    the limiter slows the worker's calls after a 429 or 529 and to the rate-limit headers, and
+    shares its slots fairly between guilds; the monitor times each call and warns of slow ones
+    in the worker's log."""
 
     def __init__(
-        self, provider: Provider, checkpoints_for: CheckpointsFor, *, heartbeat_every: float = 1.0
+        self,
+        provider: Provider,
+        checkpoints_for: CheckpointsFor,
+        *,
+        heartbeat_every: float = 1.0,
+        limiter: FairLimiter | None = None,
+        monitor: PerformanceMonitor | None = None,
     ) -> None:
         self.provider = provider
         self.checkpoints_for = checkpoints_for
+        self.limiter = limiter
+        self.monitor = monitor or PerformanceMonitor()
         self.heartbeat_every = heartbeat_every
         """Seconds between two heartbeats of a call: well under the workflow's heartbeat
         timeout, which is how soon a dead worker's call is given to another."""
@@ -113,9 +132,12 @@ class StepActivities:
             if saved is not None:
                 return StepAnswer(payload=saved.payload, usage=saved.usage, reused=True)
         step = step_of(call.recipe)
+        # Beating from the start: a call waiting for the limiter is alive too.
         beats = asyncio.create_task(self._heartbeat())
         try:
-            generation = await self.provider.generate(step)
+            async with metered(step, self.limiter, call.tenant, self.monitor, call.label) as timing:
+                generation = await self.provider.generate(step)
+                timing.usage = generation.usage
         except ScriptgenError as exc:
             await checkpoints.record_failure(key, CallUsage(step=key, model=self.provider.model))
             # The provider has retried what it can (the SDK's own retries): the step has failed,

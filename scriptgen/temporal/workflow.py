@@ -10,8 +10,9 @@ the scene semaphore) runs on the workflow's deterministic event loop.
 What changes from a process of its own:
 
 - the outline does not stream (an activity answers once), so scenes begin when it is finished;
-- no process-wide limiter in the workflow: the bound on calls in flight is each worker's
-  ``max_concurrent_activities`` (see :mod:`scriptgen.temporal.worker`);
+- no limiter in the workflow: each worker's calls go through the worker's own limiter (fair
+  between guilds, slowed after 429s), within its ``max_concurrent_activities`` (see
+  :mod:`scriptgen.temporal.worker`);
 - ``Script.wall_seconds`` is workflow time (``workflow.now()``), which replays identically.
 """
 
@@ -113,12 +114,18 @@ class ActivityProvider:
     """A provider whose every call is a ``showrunner.step`` activity on some worker."""
 
     def __init__(
-        self, identity: ProviderIdentity, episode_id: int, prefix: str, options: StepOptions
+        self,
+        identity: ProviderIdentity,
+        episode_id: int,
+        prefix: str,
+        options: StepOptions,
+        tenant: str = "",
     ) -> None:
         self.identity = identity
         self.episode_id = episode_id
         self.prefix = prefix
         self.options = options
+        self.tenant = tenant
 
     @property
     def name(self) -> str:
@@ -129,7 +136,13 @@ class ActivityProvider:
         return self.identity.model
 
     async def generate(self, step: StepRequest[OutputT]) -> Generation[OutputT]:
-        call = StepCall(episode_id=self.episode_id, prefix=self.prefix, recipe=recipe_of(step))
+        call = StepCall(
+            episode_id=self.episode_id,
+            prefix=self.prefix,
+            recipe=recipe_of(step),
+            tenant=self.tenant,
+            label=workflow.info().workflow_id,
+        )
         try:
             answer = await workflow.execute_activity_method(
                 StepActivities.run_step,
@@ -178,7 +191,7 @@ async def _begin(
         StepActivities.load_steps, args=[job.episode_id, prefix], start_to_close_timeout=quick
     )
     generator = ScriptGenerator(
-        ActivityProvider(identity, job.episode_id, prefix, job.steps),
+        ActivityProvider(identity, job.episode_id, prefix, job.steps, job.tenant),
         job.max_parallel_scenes,
         **settings,
     )
