@@ -70,7 +70,8 @@ class Gateway:
         )
 
     @asynccontextmanager
-    async def bot(self) -> AsyncIterator[ShowrunnerBot]:
+    async def bot(self, provider: ScriptedProvider | None = None) -> AsyncIterator[ShowrunnerBot]:
+        """The gateway; ``provider`` stands for the workers' (whose model it estimates by)."""
         settings = make_settings(
             self.folder,
             self.fake,
@@ -80,9 +81,8 @@ class Gateway:
             temporal_heartbeat_timeout=2,
         )
         async with await Database.open(settings.database) as db:
-            bot = build_bot(
-                settings, db, build_generator(settings), self.client, guild_ready_timeout=0.05
-            )
+            generator = build_generator(settings, provider)
+            bot = build_bot(settings, db, generator, self.client, guild_ready_timeout=0.05)
             task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
             try:
                 await asyncio.wait_for(bot.wait_until_ready(), 10)
@@ -235,3 +235,33 @@ async def test_a_note_is_rewritten_by_the_rewrite_workflow(gateway: Gateway) -> 
     ]
     handle = gateway.client.get_workflow_handle(rewrite_workflow_id(rewrite["public_id"]))
     assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_workflow_episode_settles_its_reservation_to_what_the_workers_spent(
+    gateway: Gateway,
+) -> None:
+    """The gateway reserves the estimate; the workers' calls land in the ledger; once the
+    script is posted the reservation is settled and the month counts the ledger's cost."""
+    priced = "claude-sonnet-4-5"
+    provider = ScriptedProvider(model=priced)
+    async with gateway.worker(provider), gateway.bot(ScriptedProvider(model=priced)) as bot:
+        budgets = bot.spending.budgets
+        await budgets.set_monthly(gateway.guild.id, 50.0, "test")
+        inter, _, public_id = await gateway.new_episode()
+        record = await bot.episodes.get(gateway.guild.id, public_id)
+        assert record is not None
+        reserved = await budgets.open_for(episode_id=record.id)
+        assert reserved is not None and reserved.amount_usd > 0
+        await inter.wait_for_original_edit(lambda m: "Script posted" in description(m), 20)
+        for _ in range(100):  # settled after the final status edit
+            if await budgets.open_for(episode_id=record.id) is None:
+                break
+            await asyncio.sleep(0.05)
+        settled = await budgets.get(reserved.id)
+        month = record.created_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        spent = await budgets.spent(gateway.guild.id, month)
+        held = await budgets.held(gateway.guild.id, bot.db.now())
+    assert settled is not None and not settled.is_open
+    assert 0 < spent < reserved.amount_usd
+    assert held == 0
+    assert len(provider.history) >= 6  # every call the worker made is in what was spent
